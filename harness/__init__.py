@@ -1,0 +1,79 @@
+"""cognigy-harness: build, validate, register and execute Cognigy REST integrations."""
+
+from harness.audit import AuditLog
+from harness.errors import (
+    DefinitionError,
+    ExtractionError,
+    HarnessError,
+    InvalidResponseError,
+    PlatformError,
+    RegistrationConflictError,
+    SecretMissingError,
+    TransformError,
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamStatusError,
+    UpstreamTimeoutError,
+)
+from harness.executor import AttemptOutcome, ExecutionResult, Executor
+from harness.loader import IntegrationDir, Sample, load_definition, load_integration
+from harness.metrics import Metrics
+from harness.models import (
+    AuthType,
+    IntegrationConfig,
+    IntegrationDefinition,
+    Method,
+    NormalizeMode,
+    RequestMapping,
+    ResponseMapping,
+    RetryPolicy,
+    Thresholds,
+)
+from harness.pipeline import FAILURE, SUCCESS, ExecutionReport, Pipeline, bot_context
+from harness.platform import PlatformClient, Registration
+from harness.settings import HarnessSettings
+from harness.tokens import TokenProvider
+from harness.webhook import WebhookReporter
+
+__all__ = [
+    "FAILURE",
+    "SUCCESS",
+    "AttemptOutcome",
+    "AuditLog",
+    "AuthType",
+    "DefinitionError",
+    "ExecutionReport",
+    "ExecutionResult",
+    "Executor",
+    "ExtractionError",
+    "HarnessError",
+    "HarnessSettings",
+    "IntegrationConfig",
+    "IntegrationDefinition",
+    "IntegrationDir",
+    "InvalidResponseError",
+    "Method",
+    "Metrics",
+    "NormalizeMode",
+    "Pipeline",
+    "PlatformClient",
+    "PlatformError",
+    "Registration",
+    "RegistrationConflictError",
+    "RequestMapping",
+    "ResponseMapping",
+    "RetryPolicy",
+    "Sample",
+    "SecretMissingError",
+    "Thresholds",
+    "TokenProvider",
+    "TransformError",
+    "UpstreamConnectionError",
+    "UpstreamError",
+    "UpstreamStatusError",
+    "UpstreamTimeoutError",
+    "WebhookReporter",
+    "bot_context",
+    "load_definition",
+    "load_integration",
+]

@@ -1,0 +1,150 @@
+"""`demo` and `run`: execute an integration end to end and print the result."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from harness.errors import DefinitionError
+from harness.loader import IntegrationDir, load_integration
+from harness.pipeline import ExecutionReport, Pipeline, bot_context
+from harness.settings import HarnessSettings
+from mocks.faults import FAULT_SPEC_HELP, FaultSpecError, parse_fault_spec
+
+#: The integration `demo` runs, shipped in the repository.
+DEMO_INTEGRATION = (
+    Path(__file__).resolve().parents[2] / "integrations" / "account-balance"
+)
+DEMO_SAMPLE = "balance"
+
+
+def register(subparsers: Any) -> None:
+    demo = subparsers.add_parser(
+        "demo",
+        help="run the account-balance example on the embedded mocks",
+        description="Run the five steps of the account-balance example against "
+        "the embedded mocks and print what each produced.",
+    )
+    _common_options(demo)
+    demo.set_defaults(handler=run_demo)
+
+    run = subparsers.add_parser(
+        "run",
+        help="run one integration with a bot payload",
+        description="Run one integration with a bot payload: against the "
+        "embedded mocks with --mock, against the configured tenant and external "
+        "API without it. Exit 0 on SUCCESS, 1 on FAILURE.",
+        epilog=FAULT_SPEC_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("integration", type=Path, metavar="INTEGRATION")
+    run.add_argument(
+        "--payload", type=Path, required=True, help="the bot payload, a JSON file"
+    )
+    run.add_argument("--mock", action="store_true", help="use the embedded mocks")
+    _common_options(run)
+    run.set_defaults(handler=run_integration)
+
+
+def _common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--fault",
+        metavar="SPEC",
+        help="upstream answers to inject before the fixtures (mocks only; "
+        "see the grammar below or in the README)",
+    )
+    parser.add_argument(
+        "--audit-log", type=Path, metavar="FILE", help="the audit log to append to"
+    )
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    integration = load_integration(DEMO_INTEGRATION)
+    sample = next(s for s in integration.samples if s.name == DEMO_SAMPLE)
+    return _execute(args, integration, sample.payload, mock=True)
+
+
+def run_integration(args: argparse.Namespace) -> int:
+    try:
+        integration = load_integration(args.integration)
+        payload = json.loads(args.payload.read_text(encoding="utf-8"))
+    except DefinitionError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"error: payload {args.payload}: {exc}", file=sys.stderr)
+        return 2
+    if args.fault and not args.mock:
+        print("error: --fault needs --mock", file=sys.stderr)
+        return 2
+    return _execute(args, integration, payload, mock=args.mock)
+
+
+def _execute(
+    args: argparse.Namespace, integration: IntegrationDir, payload: Any, *, mock: bool
+) -> int:
+    settings = HarnessSettings()
+    if args.audit_log is not None:
+        settings = settings.model_copy(update={"audit_log_path": args.audit_log})
+    try:
+        fault_plan = parse_fault_spec(args.fault) if args.fault else None
+    except FaultSpecError as exc:
+        print(f"error: --fault: {exc}", file=sys.stderr)
+        return 2
+
+    with ExitStack() as stack:
+        if mock:
+            # Imported here: a real run needs nothing from the mocks.
+            from mocks.environment import MockEnvironment
+
+            environment = MockEnvironment(
+                [integration], settings, fault_plan=fault_plan
+            )
+            stack.enter_context(environment.in_process())
+            settings = environment.settings
+        report, metrics = asyncio.run(_run_once(settings, integration, payload))
+
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_human(report, settings, metrics)
+    return 0 if report.status == "SUCCESS" else 1
+
+
+async def _run_once(
+    settings: HarnessSettings, integration: IntegrationDir, payload: Any
+) -> tuple[ExecutionReport, dict[str, Any]]:
+    async with Pipeline(settings) as pipeline:
+        report = await pipeline.run(integration.definition, bot_context(payload))
+        return report, pipeline.metrics.snapshot(integration.definition.name)
+
+
+def _print_human(
+    report: ExecutionReport, settings: HarnessSettings, metrics: dict[str, Any]
+) -> None:
+    print(f"integration:     {report.integration_name}")
+    print(f"integration id:  {report.integration_id}")
+    print(f"status:          {report.status}")
+    outcomes = ", ".join(
+        f"{a.outcome} ({a.latency_ms:.1f} ms)" for a in report.attempt_outcomes
+    )
+    print(f"attempts:        {report.attempts}: {outcomes or '-'}")
+    print(f"latency:         {report.latency_ms:.1f} ms")
+    if report.error is not None:
+        print(f"error:           {report.error.kind}: {report.error.message}")
+    else:
+        print("normalized data:")
+        print(json.dumps(report.normalized_data, indent=2, ensure_ascii=False))
+    print(f"webhook:         {'delivered' if report.webhook_delivered else 'pending'}")
+    print(f"audit entry ({settings.audit_log_path}):")
+    print(json.dumps(report.audit_entry, ensure_ascii=False))
+    print(
+        "metrics:         executions={executions} error_rate={error_rate} "
+        "p95={latency_p95_ms} ms".format(**metrics)
+    )

@@ -1,0 +1,210 @@
+"""The five steps together: build, register, execute, transform, record."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import httpx
+
+from harness.audit import AuditLog, utc_now
+from harness.errors import HarnessError, PlatformError, SecretMissingError
+from harness.executor import AttemptOutcome, Executor, Sleep
+from harness.metrics import Metrics
+from harness.models import IntegrationDefinition
+from harness.platform import PlatformClient, Registration
+from harness.settings import HarnessSettings
+from harness.tokens import TOKEN_PATH, TokenProvider
+from harness.transform import apply_response_mapping, payload_size
+from harness.webhook import WebhookReporter
+
+logger = logging.getLogger(__name__)
+
+SUCCESS = "SUCCESS"
+FAILURE = "FAILURE"
+
+
+def bot_context(
+    payload: Any,
+    *,
+    user_id: str | None = None,
+    session_id: str | None = None,
+    context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The context an execution receives: `{"bot": {"payload": ...}}` and extras."""
+    data: dict[str, Any] = {"bot": {"payload": payload}}
+    if user_id is not None:
+        data["user_id"] = user_id
+    if session_id is not None:
+        data["session_id"] = session_id
+    if context is not None:
+        data["context"] = context
+    return data
+
+
+@dataclass
+class ExecutionReport:
+    """Everything one execution produced, successful or not."""
+
+    integration_id: str | None
+    integration_name: str
+    status: str
+    latency_ms: float
+    attempt_outcomes: list[AttemptOutcome] = field(default_factory=list)
+    normalized_data: Any = None
+    audit_entry: dict[str, Any] = field(default_factory=dict)
+    webhook_event: dict[str, Any] = field(default_factory=dict)
+    webhook_delivered: bool = False
+    error: HarnessError | None = None
+    registration: Registration | None = None
+
+    @property
+    def attempts(self) -> int:
+        return len(self.attempt_outcomes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document `demo --json` and `run --json` print."""
+        return {
+            "integration_id": self.integration_id,
+            "integration_name": self.integration_name,
+            "status": self.status,
+            "attempts": self.attempts,
+            "attempt_outcomes": [a.to_dict() for a in self.attempt_outcomes],
+            "latency_ms": round(self.latency_ms, 3),
+            "normalized_data": self.normalized_data,
+            "audit_log": self.audit_entry,
+            "webhook_delivered": self.webhook_delivered,
+            "error": self.error.to_dict() if self.error else None,
+        }
+
+
+class Pipeline:
+    """Runs integrations over one pooled HTTP client, closed by `aclose`."""
+
+    def __init__(
+        self,
+        settings: HarnessSettings,
+        *,
+        client: httpx.AsyncClient | None = None,
+        audit_log: AuditLog | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.settings = settings
+        limits = httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+        )
+        self._owns_client = client is None
+        self.client = client or httpx.AsyncClient(limits=limits)
+        self.executor = Executor(self.client, settings, sleep=sleep)
+        self.audit = audit_log or AuditLog(settings.audit_log_path)
+        self.metrics = Metrics()
+        webhook_url = str(settings.webhook_url) if settings.webhook_url else None
+        self.webhook = WebhookReporter(self.client, webhook_url)
+        self._platform: PlatformClient | None = None
+        self._registrations: dict[tuple[str, str], Registration] = {}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if the pipeline created it."""
+        if self._owns_client:
+            await self.client.aclose()
+
+    @property
+    def platform(self) -> PlatformClient:
+        """The platform client, created on first use from the settings."""
+        if self._platform is None:
+            settings = self.settings
+            if settings.cognigy_tenant_url is None:
+                raise PlatformError("COGNIGY_TENANT_URL is not set")
+            if not settings.cognigy_client_id or settings.cognigy_client_secret is None:
+                raise SecretMissingError(
+                    "COGNIGY_CLIENT_ID and COGNIGY_CLIENT_SECRET must be set to "
+                    "register integrations; nothing was sent"
+                )
+            tenant = str(settings.cognigy_tenant_url).rstrip("/")
+            tokens = TokenProvider(
+                self.client,
+                tenant + TOKEN_PATH,
+                settings.cognigy_client_id,
+                settings.cognigy_client_secret,
+                settings.cognigy_scopes,
+                leeway_seconds=settings.token_leeway_seconds,
+            )
+            self._platform = PlatformClient(self.client, tenant, tokens)
+        return self._platform
+
+    async def register(self, definition: IntegrationDefinition) -> Registration:
+        """Register once per pipeline; later calls reuse the registration."""
+        key = (definition.bot_id, definition.name)
+        if key not in self._registrations:
+            self._registrations[key] = await self.platform.register(definition)
+        return self._registrations[key]
+
+    async def run(
+        self, definition: IntegrationDefinition, context: dict[str, Any]
+    ) -> ExecutionReport:
+        """Run the five steps. Never raises for a failed execution: it reports it."""
+        started = time.monotonic()
+        report = ExecutionReport(
+            integration_id=None,
+            integration_name=definition.name,
+            status=FAILURE,
+            latency_ms=0.0,
+        )
+        try:
+            report.registration = await self.register(definition)
+            report.integration_id = report.registration.id
+            result = await self.executor.execute(definition.config, context)
+            report.attempt_outcomes = result.attempts
+            if result.error is not None:
+                raise result.error
+            report.normalized_data = apply_response_mapping(
+                definition.config.response_mapping, result.body
+            )
+            report.status = SUCCESS
+        except HarnessError as error:
+            report.error = error
+        except httpx.HTTPError as exc:
+            # Platform calls that fail below HTTP (DNS, refused) end up here.
+            report.error = PlatformError(
+                f"platform unreachable: {type(exc).__name__}: {exc}"
+            )
+        report.latency_ms = (time.monotonic() - started) * 1000
+
+        await self._record(report)
+        return report
+
+    async def _record(self, report: ExecutionReport) -> None:
+        """Step 5 for every execution: webhook, metrics and audit."""
+        data = report.normalized_data if report.status == SUCCESS else None
+        report.webhook_event = {
+            "event_id": str(uuid.uuid4()),
+            "integration_id": report.integration_id,
+            "integration_name": report.integration_name,
+            "status": report.status,
+            "latency_ms": round(report.latency_ms, 3),
+            "timestamp": utc_now(),
+            "payload_size": payload_size(data) if data is not None else 0,
+        }
+        self.metrics.observe(
+            report.integration_name,
+            success=report.status == SUCCESS,
+            latency_ms=report.latency_ms,
+            attempts=report.attempts,
+        )
+        report.audit_entry = self.audit.record(
+            integration_id=report.integration_id,
+            integration_name=report.integration_name,
+            status=report.status,
+            latency_ms=report.latency_ms,
+        )
+        report.webhook_delivered = await self.webhook.report(report.webhook_event)

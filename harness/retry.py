@@ -1,0 +1,122 @@
+"""The retry policy of the external call: what is retried, and how long to wait.
+
+The policy is data (`RetryPolicy` in the definition) plus two small functions
+tenacity calls: `is_retryable` decides, `RetryWait` waits. POST and PATCH are
+not idempotent: they are retried only when the server says it did not act
+(429, 503), when nothing was sent (connect errors), or when the definition
+turns on an Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+
+from tenacity import RetryCallState
+
+from harness.errors import (
+    UpstreamConnectionError,
+    UpstreamError,
+    UpstreamStatusError,
+    UpstreamTimeoutError,
+)
+from harness.models import IntegrationConfig, Method
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The server says it did not act on the request: safe to retry any method.
+NOT_ACTED_STATUSES = frozenset({429, 503})
+NON_IDEMPOTENT = frozenset({Method.POST, Method.PATCH})
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header, or None when unusable.
+
+    Accepts delta-seconds and every HTTP-date form (RFC 1123, RFC 850,
+    asctime). Negative, unparsable or missing values give None, which means
+    "fall back to backoff". A date in the past gives 0.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        # asctime dates carry no zone; HTTP-dates are always GMT.
+        when = when.replace(tzinfo=UTC)
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+class RetryableStatusError(UpstreamStatusError):
+    """A status the policy may retry; carries the server's Retry-After."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        retry_after: float | None = None,
+        body_excerpt: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, body_excerpt=body_excerpt)
+        self.retry_after = retry_after
+
+
+class ConnectFailedError(UpstreamConnectionError):
+    """The connection was never established: nothing was sent."""
+
+
+class ReadTimeoutError(UpstreamTimeoutError):
+    """The request was sent but the answer did not come in time."""
+
+
+class ConnectTimeoutError(UpstreamTimeoutError):
+    """No connection in time: nothing was sent."""
+
+
+def is_retryable(error: BaseException, config: IntegrationConfig) -> bool:
+    """Whether the policy allows another attempt after this error."""
+    if not isinstance(error, UpstreamError):
+        return False
+    unsafe = config.method in NON_IDEMPOTENT and not config.idempotency_key
+
+    if isinstance(error, RetryableStatusError):
+        cap = config.retry.retry_after_cap_seconds
+        if error.retry_after is not None and error.retry_after > cap:
+            return False
+        return not unsafe or error.status in NOT_ACTED_STATUSES
+    if isinstance(error, ConnectFailedError | ConnectTimeoutError):
+        return True
+    if isinstance(error, UpstreamTimeoutError | UpstreamConnectionError):
+        # The server may have acted on a request it received.
+        return not unsafe
+    return False
+
+
+class RetryWait:
+    """Exponential backoff with jitter, overridden by a usable Retry-After."""
+
+    def __init__(self, config: IntegrationConfig, rng: random.Random | None = None):
+        self.policy = config.retry
+        self.rng = rng or random.Random()
+
+    def backoff(self, attempt: int) -> float:
+        """The wait after `attempt` failed attempts, without Retry-After."""
+        base = self.policy.wait_min_seconds * 2 ** (attempt - 1)
+        base = min(base, self.policy.wait_max_seconds)
+        if self.policy.jitter:
+            # Up to 25 % more, never past the maximum: callers spread out.
+            base += self.rng.uniform(0, base * 0.25)
+        return float(min(base, self.policy.wait_max_seconds))
+
+    def __call__(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RetryableStatusError) and error.retry_after is not None:
+            return float(error.retry_after)
+        return float(self.backoff(state.attempt_number))

@@ -1,0 +1,35 @@
+"""The webhook receiver mock: stores every event it is sent."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mocks.base import MockApp, json_response
+from mocks.faults import FaultPlan
+
+
+class WebhookMock(MockApp):
+    """Accepts JSON events with 204; `down = True` makes it answer 503."""
+
+    def __init__(self, fault_plan: FaultPlan | None = None) -> None:
+        super().__init__(fault_plan)
+        self.events: list[dict[str, Any]] = []
+        self.down = False
+
+    async def handle(self, request: Request, body: bytes) -> Response:
+        if self.down:
+            return json_response(503, {"error": "receiver down"})
+        if request.method != "POST":
+            return json_response(405, {"error": "POST only"})
+        try:
+            event = json.loads(body)
+        except ValueError:
+            return json_response(400, {"error": "body is not JSON"})
+        if not isinstance(event, dict):
+            return json_response(400, {"error": "event must be an object"})
+        self.events.append(event)
+        return Response(status_code=204)

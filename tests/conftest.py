@@ -1,0 +1,67 @@
+"""Shared fixtures of the project's own tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.audit import AuditLog
+from harness.loader import IntegrationDir, load_integration
+from harness.pipeline import Pipeline
+from mocks.environment import MockEnvironment
+
+ROOT = Path(__file__).resolve().parents[1]
+INTEGRATIONS = ROOT / "integrations"
+
+
+async def no_sleep(seconds: float) -> None:
+    """Backoff waits in tests: recorded, not slept."""
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The developer's own .env or exported credentials never leak into tests.
+    for name in (
+        "COGNIGY_TENANT_URL",
+        "COGNIGY_CLIENT_ID",
+        "COGNIGY_CLIENT_SECRET",
+        "EXTERNAL_API_KEY",
+        "WEBHOOK_URL",
+        "AUDIT_LOG_PATH",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def account_balance() -> IntegrationDir:
+    return load_integration(INTEGRATIONS / "account-balance")
+
+
+@pytest.fixture
+def weather_forecast() -> IntegrationDir:
+    return load_integration(INTEGRATIONS / "weather-forecast")
+
+
+@pytest.fixture
+def mock_env(
+    account_balance: IntegrationDir, weather_forecast: IntegrationDir
+) -> Iterator[MockEnvironment]:
+    environment = MockEnvironment([account_balance, weather_forecast])
+    with environment.in_process():
+        yield environment
+
+
+@pytest.fixture
+def audit_log(tmp_path: Path) -> AuditLog:
+    return AuditLog(tmp_path / "audit.jsonl")
+
+
+@pytest.fixture
+async def pipeline(
+    mock_env: MockEnvironment, audit_log: AuditLog
+) -> AsyncIterator[Pipeline]:
+    async with Pipeline(mock_env.settings, audit_log=audit_log, sleep=no_sleep) as p:
+        yield p

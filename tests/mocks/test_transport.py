@@ -1,0 +1,82 @@
+"""One behaviour, two transports: in-process and on a loopback port agree."""
+
+from __future__ import annotations
+
+import httpx
+
+from harness.loader import IntegrationDir
+from mocks.environment import EXTERNAL_PREFIX, MockEnvironment
+from mocks.transport import BackgroundServer
+
+BODY = {"user_id": "u_998877", "query": "account_balance"}
+
+
+async def test_the_same_request_gets_the_same_answer_both_ways(
+    account_balance: IntegrationDir,
+) -> None:
+    environment = MockEnvironment([account_balance])
+    host = "api.external-service.com"
+
+    with environment.in_process():
+        async with httpx.AsyncClient() as client:
+            in_process = await client.post(f"https://{host}/v1/data", json=BODY)
+
+    with BackgroundServer(environment.asgi_app()) as server:
+        url = f"{server.base_url}{EXTERNAL_PREFIX}/{host}/v1/data"
+        async with httpx.AsyncClient() as client:
+            on_port = await client.post(url, json=BODY)
+
+    assert in_process.status_code == on_port.status_code == 200
+    assert in_process.json() == on_port.json()
+    assert environment.external().journal.total == 2
+
+
+async def test_the_platform_on_a_port_issues_tokens(
+    account_balance: IntegrationDir,
+) -> None:
+    environment = MockEnvironment([account_balance])
+    with BackgroundServer(environment.asgi_app()) as server:
+        settings = environment.port_settings(server.base_url)
+        token_url = f"{settings.cognigy_tenant_url}/api/v1/auth/oauth/token"
+        async with httpx.AsyncClient() as client:
+            good = await client.post(
+                token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": "demo-client",
+                    "client_secret": "demo-secret",
+                },
+            )
+            bad = await client.post(
+                token_url,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": "demo-client",
+                    "client_secret": "wrong",
+                },
+            )
+    assert good.status_code == 200
+    assert good.json()["access_token"]
+    assert bad.status_code == 401
+    assert bad.json()["error"] == "invalid_client"
+
+
+async def test_a_slow_mock_times_out_in_process_too(
+    account_balance: IntegrationDir,
+) -> None:
+    from mocks.faults import parse_fault_spec
+
+    environment = MockEnvironment(
+        [account_balance], fault_plan=parse_fault_spec("timeout")
+    )
+    with environment.in_process():
+        async with httpx.AsyncClient() as client:
+            try:
+                await client.post(
+                    "https://api.external-service.com/v1/data", json=BODY, timeout=0.2
+                )
+            except httpx.ReadTimeout:
+                timed_out = True
+            else:
+                timed_out = False
+    assert timed_out
