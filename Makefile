@@ -18,10 +18,10 @@ demo: $(STAMP)
 	$(BIN)/cognigy-harness demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
 
 test-deep: $(STAMP)
-	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -m "slow or not slow"
+	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
