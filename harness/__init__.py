@@ -1,6 +1,6 @@
 """cognigy-harness: build, validate, register and execute Cognigy REST integrations."""
 
-from harness.audit import AuditLog
+from harness.audit import AuditError, AuditLog, AuditVerification, verify_log
 from harness.errors import (
     DefinitionError,
     ExtractionError,
@@ -39,7 +39,9 @@ __all__ = [
     "FAILURE",
     "SUCCESS",
     "AttemptOutcome",
+    "AuditError",
     "AuditLog",
+    "AuditVerification",
     "AuthType",
     "DefinitionError",
     "ExecutionReport",
@@ -76,4 +78,5 @@ __all__ = [
     "bot_context",
     "load_definition",
     "load_integration",
+    "verify_log",
 ]

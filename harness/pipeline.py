@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -100,7 +101,7 @@ class Pipeline:
         self._owns_client = client is None
         self.client = client or httpx.AsyncClient(limits=limits)
         self.executor = Executor(self.client, settings, sleep=sleep)
-        self.audit = audit_log or AuditLog(settings.audit_log_path)
+        self.audit = audit_log or AuditLog.from_settings(settings)
         self.metrics = Metrics()
         webhook_url = str(settings.webhook_url) if settings.webhook_url else None
         self.webhook = WebhookReporter(self.client, webhook_url)
@@ -115,6 +116,7 @@ class Pipeline:
 
     async def aclose(self) -> None:
         """Close the HTTP client if the pipeline created it."""
+        await asyncio.to_thread(self.audit.close)
         if self._owns_client:
             await self.client.aclose()
 
@@ -201,10 +203,12 @@ class Pipeline:
             latency_ms=report.latency_ms,
             attempts=report.attempts,
         )
-        report.audit_entry = self.audit.record(
+        report.audit_entry = await self.audit.arecord(
             integration_id=report.integration_id,
             integration_name=report.integration_name,
             status=report.status,
             latency_ms=report.latency_ms,
+            error_type=report.error.kind if report.error else None,
+            attempts=report.attempts,
         )
         report.webhook_delivered = await self.webhook.report(report.webhook_event)

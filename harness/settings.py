@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr
+from pydantic import AnyHttpUrl, Field, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: How the client authenticates at the token endpoint (RFC 6749 2.3.1).
+TokenAuthMethod = Literal["client_secret_post", "client_secret_basic"]
 
 #: The scopes the harness asks the Integrations API for.
 DEFAULT_SCOPES = (
@@ -35,6 +40,18 @@ class HarnessSettings(BaseSettings):
     external_api_key: SecretStr | None = None
     webhook_url: AnyHttpUrl | None = None
     audit_log_path: Path = Path(".cognigy-harness/audit.jsonl")
+    # Keys the audit chain with HMAC-SHA256: without it anyone who edits the
+    # log on purpose can recompute every hash after the edit.
+    audit_hmac_key: SecretStr | None = None
+    # `fsync`: each entry is on disk before the execution returns; `group`:
+    # entries are flushed to disk every `audit_group_commit_entries` entries
+    # and when the log is closed (a power loss may lose the last few).
+    audit_durability: Literal["fsync", "group"] = "fsync"
+    audit_group_commit_entries: PositiveInt = 100
+    # Where undelivered webhook events wait; next to the audit log by default.
+    webhook_outbox_path: Path | None = None
+    # Signs each webhook delivery (HMAC-SHA256 over timestamp and body).
+    webhook_signing_secret: SecretStr | None = None
     # Hosts mapped to loopback base URLs: how a definition's real https:// URL
     # reaches a mock served on a port (`mock serve`, load runs).
     host_overrides: dict[str, str] = Field(default_factory=dict)
@@ -43,6 +60,18 @@ class HarnessSettings(BaseSettings):
     extra_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     # Refresh a cached token this many seconds before it expires.
     token_leeway_seconds: float = 30.0
+    # How the client authenticates at the token endpoint (RFC 6749 2.3.1):
+    # credentials in the form body, or HTTP Basic.
+    cognigy_token_auth_method: TokenAuthMethod = "client_secret_post"  # noqa: S105 - a name
+    # Networks outside the public internet that calls may still reach, e.g.
+    # `["127.0.0.0/8"]` for mocks on loopback; everything else that resolves to
+    # a private, loopback or link-local address is refused.
+    allowed_private_networks: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list
+    )
+    # Turning TLS verification off is possible only by saying so here, and
+    # every client created with it off logs a warning.
+    tls_verify: bool = True
     max_connections: int = 100
 
     def secret(self, name: str) -> SecretStr | None:
@@ -60,3 +89,10 @@ class HarnessSettings(BaseSettings):
         if from_env:
             return SecretStr(from_env)
         return self.extra_secrets.get(name)
+
+    @property
+    def outbox_path(self) -> Path:
+        """The webhook outbox: the setting, or a file beside the audit log."""
+        if self.webhook_outbox_path is not None:
+            return self.webhook_outbox_path
+        return self.audit_log_path.with_name("webhook-outbox.jsonl")

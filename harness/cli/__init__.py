@@ -11,9 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from harness.cli import execute, mock, validate
+from harness.cli import audit, execute, mock, validate
 
-COMMANDS = (execute, validate, mock)
+COMMANDS = (execute, validate, mock, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:
