@@ -8,6 +8,7 @@ from harness.errors import (
     InvalidResponseError,
     PlatformError,
     RegistrationConflictError,
+    RegistrationRefusedError,
     SecretMissingError,
     TransformError,
     UpstreamConnectionError,
@@ -20,6 +21,7 @@ from harness.loader import IntegrationDir, Sample, load_definition, load_integra
 from harness.metrics import Metrics
 from harness.models import (
     AuthType,
+    CognigyAiTarget,
     IntegrationConfig,
     IntegrationDefinition,
     Method,
@@ -30,7 +32,8 @@ from harness.models import (
     Thresholds,
 )
 from harness.pipeline import FAILURE, SUCCESS, ExecutionReport, Pipeline, bot_context
-from harness.platform import PlatformClient, Registration
+from harness.platform import Platform, PlatformClient, Registration
+from harness.platform_v2 import CognigyAiClient
 from harness.settings import HarnessSettings
 from harness.tokens import TokenProvider
 from harness.webhook import WebhookReporter
@@ -43,6 +46,8 @@ __all__ = [
     "AuditLog",
     "AuditVerification",
     "AuthType",
+    "CognigyAiClient",
+    "CognigyAiTarget",
     "DefinitionError",
     "ExecutionReport",
     "ExecutionResult",
@@ -58,10 +63,12 @@ __all__ = [
     "Metrics",
     "NormalizeMode",
     "Pipeline",
+    "Platform",
     "PlatformClient",
     "PlatformError",
     "Registration",
     "RegistrationConflictError",
+    "RegistrationRefusedError",
     "RequestMapping",
     "ResponseMapping",
     "RetryPolicy",

@@ -64,6 +64,12 @@ class RegistrationConflictError(PlatformError):
     kind = "registration_conflict"
 
 
+class RegistrationRefusedError(PlatformError):
+    """The platform cannot hold the definition as it is; nothing was sent."""
+
+    kind = "registration_refused"
+
+
 class UpstreamError(HarnessError):
     """The external API call failed; base of the execution errors."""
 

@@ -21,6 +21,8 @@ from pydantic import (
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Cognigy.AI resource ids are 24 hexadecimal digits.
+_OBJECT_ID = r"^[0-9a-f]{24}$"
 
 
 class Method(StrEnum):
@@ -250,6 +252,15 @@ class Thresholds(BaseModel):
     turn_budget_ms: Annotated[float, Field(gt=0)] | None = None
 
 
+class CognigyAiTarget(BaseModel):
+    """Where profile `cognigy-ai-v2` puts this integration, over the settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: Annotated[str, Field(pattern=_OBJECT_ID)] | None = None
+    flow_id: Annotated[str, Field(pattern=_OBJECT_ID)] | None = None
+
+
 class IntegrationDefinition(BaseModel):
     """An external REST integration of a Cognigy bot."""
 
@@ -261,7 +272,10 @@ class IntegrationDefinition(BaseModel):
     bot_id: Annotated[str, Field(min_length=1)]
     config: IntegrationConfig
     thresholds: Thresholds | None = None
+    # Only profile `cognigy-ai-v2` reads it: COGNIGY_PROJECT_ID / COGNIGY_FLOW_ID
+    # for this integration alone.
+    cognigy_ai: CognigyAiTarget | None = None
 
     def registration_payload(self) -> dict[str, Any]:
         """The JSON the platform stores: the definition without local settings."""
-        return self.model_dump(mode="json", exclude={"thresholds"})
+        return self.model_dump(mode="json", exclude={"thresholds", "cognigy_ai"})

@@ -16,7 +16,8 @@ from harness.errors import HarnessError, PlatformError, SecretMissingError
 from harness.executor import AttemptOutcome, Executor, Sleep
 from harness.metrics import Metrics
 from harness.models import IntegrationDefinition
-from harness.platform import PlatformClient, Registration
+from harness.platform import Platform, PlatformClient, Registration
+from harness.platform_v2 import cognigy_ai_client
 from harness.settings import HarnessSettings
 from harness.tokens import TOKEN_PATH, TokenProvider
 from harness.transform import apply_response_mapping, payload_size
@@ -100,12 +101,13 @@ class Pipeline:
         )
         self._owns_client = client is None
         self.client = client or httpx.AsyncClient(limits=limits)
+        self._sleep = sleep
         self.executor = Executor(self.client, settings, sleep=sleep)
         self.audit = audit_log or AuditLog.from_settings(settings)
         self.metrics = Metrics()
         webhook_url = str(settings.webhook_url) if settings.webhook_url else None
         self.webhook = WebhookReporter(self.client, webhook_url)
-        self._platform: PlatformClient | None = None
+        self._platform: Platform | None = None
         self._registrations: dict[tuple[str, str], Registration] = {}
 
     async def __aenter__(self) -> Self:
@@ -121,8 +123,12 @@ class Pipeline:
             await self.client.aclose()
 
     @property
-    def platform(self) -> PlatformClient:
-        """The platform client, created on first use from the settings."""
+    def platform(self) -> Platform:
+        """The platform client of the settings' profile, created on first use."""
+        if self._platform is None and self.settings.cognigy_platform == "cognigy-ai-v2":
+            self._platform = cognigy_ai_client(
+                self.client, self.settings, sleep=self._sleep
+            )
         if self._platform is None:
             settings = self.settings
             if settings.cognigy_tenant_url is None:

@@ -1,11 +1,16 @@
-"""Step 2: register a definition on the Cognigy platform (Integrations API)."""
+"""Step 2: register a definition on the Cognigy platform (Integrations API).
+
+`Platform` is what the pipeline needs of any profile: `register`. This module
+holds the `integrations-v1` client; `harness.platform_v2` the `cognigy-ai-v2`
+one.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -22,13 +27,27 @@ _PLATFORM_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class Registration:
-    """A stored integration; `reused` when an identical one already existed."""
+    """A stored integration; `reused` when an identical one already existed.
+
+    On `cognigy-ai-v2`, `id` is the HTTP Request node's id, `reused` means the
+    node was updated in place, and the Connection and Flow ids are set.
+    """
 
     id: str
     name: str
     status: str
     created_at: str
     reused: bool = False
+    connection_id: str | None = None
+    flow_id: str | None = None
+
+
+class Platform(Protocol):
+    """What step 2 needs of a platform profile."""
+
+    async def register(self, definition: IntegrationDefinition) -> Registration:
+        """Store the definition on the platform (or reuse what is stored)."""
+        ...
 
 
 def _differences(stored: Any, wanted: Any, prefix: str = "config") -> list[str]:
@@ -87,7 +106,7 @@ class PlatformClient:
             return _registration(response.json())
         if response.status_code == 409:
             return await self._reuse(definition, payload)
-        raise _problem_error(response, "registration")
+        raise problem_error(response, "registration")
 
     async def _reuse(
         self, definition: IntegrationDefinition, payload: dict[str, Any]
@@ -98,7 +117,7 @@ class PlatformClient:
             params={"bot_id": definition.bot_id, "name": definition.name},
         )
         if response.status_code != 200:
-            raise _problem_error(response, "lookup after 409")
+            raise problem_error(response, "lookup after 409")
         for stored in response.json().get("items", []):
             same_bot = stored.get("bot_id") in (None, definition.bot_id)
             if stored.get("name") != definition.name or not same_bot:
@@ -121,14 +140,14 @@ class PlatformClient:
     async def get(self, integration_id: str) -> dict[str, Any]:
         response = await self._call("GET", f"{INTEGRATIONS_PATH}/{integration_id}")
         if response.status_code != 200:
-            raise _problem_error(response, "read")
+            raise problem_error(response, "read")
         body: dict[str, Any] = response.json()
         return body
 
     async def delete(self, integration_id: str) -> None:
         response = await self._call("DELETE", f"{INTEGRATIONS_PATH}/{integration_id}")
         if response.status_code not in (200, 204):
-            raise _problem_error(response, "delete")
+            raise problem_error(response, "delete")
 
 
 def _registration(body: dict[str, Any], *, reused: bool = False) -> Registration:
@@ -141,7 +160,7 @@ def _registration(body: dict[str, Any], *, reused: bool = False) -> Registration
     )
 
 
-def _problem_error(response: httpx.Response, what: str) -> PlatformError:
+def problem_error(response: httpx.Response, what: str) -> PlatformError:
     """An RFC 7807 problem answer as a typed error naming the invalid fields."""
     try:
         problem = response.json()
@@ -151,6 +170,9 @@ def _problem_error(response: httpx.Response, what: str) -> PlatformError:
         problem = {}
     title = problem.get("title") or response.reason_phrase
     detail = problem.get("detail", "")
+    if problem.get("code") is not None:
+        # Cognigy.AI's internal error code (1002 not found, 1004 conflict...).
+        title = f"{title} (code {problem['code']})"
     fields = "; ".join(
         f"{item.get('field')}: {item.get('reason')}"
         for item in problem.get("errors", [])

@@ -19,6 +19,10 @@ DEFAULT_SCOPES = (
 )
 
 
+#: The platform profiles step 2 can register through (see the README).
+PlatformProfile = Literal["integrations-v1", "cognigy-ai-v2"]
+
+
 class HarnessSettings(BaseSettings):
     """Everything the harness reads from its environment.
 
@@ -37,6 +41,17 @@ class HarnessSettings(BaseSettings):
     cognigy_client_id: str | None = None
     cognigy_client_secret: SecretStr | None = None
     cognigy_scopes: str = DEFAULT_SCOPES
+    # Profile `cognigy-ai-v2`: the real Cognigy.AI REST API. The API URL is the
+    # host (`https://api-trial.cognigy.ai`); the client adds `/new/v2.0`. An API
+    # key wins over the OAuth2 client credentials above.
+    cognigy_platform: PlatformProfile = "integrations-v1"
+    cognigy_api_url: AnyHttpUrl | None = None
+    cognigy_api_key: SecretStr | None = None
+    cognigy_project_id: str | None = None
+    cognigy_flow_id: str | None = None
+    # What an HTTP Request node may wait: 15 s on shared SaaS, 8 s on dedicated
+    # and on-premises installations. A longer definition timeout is refused.
+    cognigy_node_timeout_cap_seconds: float = Field(default=15.0, gt=0, le=120)
     external_api_key: SecretStr | None = None
     webhook_url: AnyHttpUrl | None = None
     audit_log_path: Path = Path(".cognigy-harness/audit.jsonl")

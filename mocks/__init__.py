@@ -5,6 +5,7 @@ port through uvicorn (see `mocks.transport`).
 """
 
 from mocks.cognigy import CognigyMock, RateLimit
+from mocks.cognigy_v2 import CognigyAiMock
 from mocks.environment import MockEnvironment
 from mocks.external import ExternalMock
 from mocks.faults import Fault, FaultPlan, FaultRule, parse_fault_spec
@@ -15,6 +16,7 @@ from mocks.webhook import WebhookMock
 
 __all__ = [
     "BackgroundServer",
+    "CognigyAiMock",
     "CognigyMock",
     "ExternalMock",
     "Fault",

@@ -88,6 +88,27 @@ def oauth_error(status: int, error: str, description: str) -> Response:
     return json_response(status, {"error": error, "error_description": description})
 
 
+def token_form(body: bytes) -> dict[str, str]:
+    """A form-encoded token request as a dict (first value of each field)."""
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+
+
+def client_credentials_error(
+    form: dict[str, str], client_id: str, client_secret: str
+) -> Response | None:
+    """None when a token request is a valid client-credentials grant."""
+    if form.get("grant_type") != "client_credentials":
+        return oauth_error(
+            400, "unsupported_grant_type", "only client_credentials is supported"
+        )
+    secret_ok = secrets.compare_digest(
+        form.get("client_secret", "").encode(), client_secret.encode()
+    )
+    if form.get("client_id") != client_id or not secret_ok:
+        return oauth_error(401, "invalid_client", "client authentication failed")
+    return None
+
+
 class CognigyMock(MockApp):
     """The platform's token and integrations endpoints, in memory."""
 
@@ -143,16 +164,10 @@ class CognigyMock(MockApp):
 
     def _token(self, body: bytes) -> Response:
         self.token_requests += 1
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
-        if form.get("grant_type") != "client_credentials":
-            return oauth_error(
-                400, "unsupported_grant_type", "only client_credentials is supported"
-            )
-        secret_ok = secrets.compare_digest(
-            form.get("client_secret", "").encode(), self.client_secret.encode()
-        )
-        if form.get("client_id") != self.client_id or not secret_ok:
-            return oauth_error(401, "invalid_client", "client authentication failed")
+        form = token_form(body)
+        refused = client_credentials_error(form, self.client_id, self.client_secret)
+        if refused is not None:
+            return refused
         requested = set(
             form.get("scope", " ".join(sorted(self.allowed_scopes))).split()
         )

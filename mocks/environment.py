@@ -2,7 +2,9 @@
 
 `MockEnvironment` builds the platform, one external mock per host named by
 the integrations (from their recorded fixtures) and the webhook receiver,
-and hands out settings that point the pipeline at them. It serves them
+and hands out settings that point the pipeline at them. Both platform
+profiles are mocked side by side (`integrations-v1` and the Cognigy.AI v2.0
+API), so the settings' `cognigy_platform` alone picks the one a run uses. It serves them
 in-process (`in_process()`, respx) or on a port (`asgi_app()`, uvicorn).
 """
 
@@ -18,6 +20,7 @@ from pydantic import SecretStr
 from harness.loader import IntegrationDir
 from harness.settings import HarnessSettings
 from mocks.cognigy import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, CognigyMock, RateLimit
+from mocks.cognigy_v2 import DEMO_API_KEY, CognigyAiMock
 from mocks.external import ExternalMock
 from mocks.faults import FaultPlan
 from mocks.fixtures import FixtureFile, load_fixture_file
@@ -26,11 +29,13 @@ from mocks.webhook import WebhookMock
 
 #: Where the mocks live in-process when the settings name no real address.
 DEMO_TENANT_URL = "https://demo-tenant.cognigy.invalid"
+DEMO_API_URL = "https://api-demo.cognigy.invalid"
 DEMO_WEBHOOK_URL = "https://webhook.cognigy-harness.invalid/events"
 #: The value of every external secret a definition names, in mock runs.
 DEMO_EXTERNAL_SECRET = "demo-external-key"  # noqa: S105 - documented demo value
 
 PLATFORM_PREFIX = "/cognigy"
+COGNIGY_AI_PREFIX = "/cognigy-ai"
 WEBHOOK_PREFIX = "/webhook"
 EXTERNAL_PREFIX = "/external"
 
@@ -61,6 +66,15 @@ class MockEnvironment:
             foreign_bots=foreign_bots,
             expires_in=expires_in,
         )
+        api_key = base.cognigy_api_key
+        self.cognigy_ai = CognigyAiMock(
+            api_key=api_key.get_secret_value() if api_key else DEMO_API_KEY,
+            client_id=client_id,
+            client_secret=client_secret,
+            node_timeout_cap_ms=round(base.cognigy_node_timeout_cap_seconds * 1000),
+            rate_limit=rate_limit,
+            expires_in=expires_in,
+        )
         self.webhook = WebhookMock()
         self.externals: dict[str, ExternalMock] = {}
         for integration in self.integrations:
@@ -83,12 +97,20 @@ class MockEnvironment:
                 "cognigy_client_secret": SecretStr(client_secret),
                 "webhook_url": base.webhook_url or DEMO_WEBHOOK_URL,
                 "extra_secrets": extra,
+                "cognigy_api_url": base.cognigy_api_url or DEMO_API_URL,
+                "cognigy_api_key": SecretStr(self.cognigy_ai.api_key),
+                "cognigy_project_id": self.cognigy_ai.project_id,
+                "cognigy_flow_id": self.cognigy_ai.flow_id,
             }
         )
 
     @property
     def tenant_host(self) -> str:
         return urlsplit(str(self.settings.cognigy_tenant_url)).hostname or ""
+
+    @property
+    def api_host(self) -> str:
+        return urlsplit(str(self.settings.cognigy_api_url)).hostname or ""
 
     @property
     def webhook_host(self) -> str:
@@ -103,6 +125,9 @@ class MockEnvironment:
         """Route each mock's host to its ASGI app on a respx router."""
         router.route(host=self.tenant_host).mock(
             side_effect=asgi_side_effect(self.platform)
+        )
+        router.route(host=self.api_host).mock(
+            side_effect=asgi_side_effect(self.cognigy_ai)
         )
         router.route(host=self.webhook_host).mock(
             side_effect=asgi_side_effect(self.webhook)
@@ -121,6 +146,7 @@ class MockEnvironment:
         """All mocks under path prefixes, for serving on one loopback port."""
         apps: dict[str, object] = {
             PLATFORM_PREFIX: self.platform,
+            COGNIGY_AI_PREFIX: self.cognigy_ai,
             WEBHOOK_PREFIX: self.webhook,
         }
         for host, mock in self.externals.items():
@@ -136,6 +162,7 @@ class MockEnvironment:
         return self.settings.model_copy(
             update={
                 "cognigy_tenant_url": base_url + PLATFORM_PREFIX,
+                "cognigy_api_url": base_url + COGNIGY_AI_PREFIX,
                 "webhook_url": base_url + WEBHOOK_PREFIX + "/events",
                 "host_overrides": overrides,
             }

@@ -10,6 +10,7 @@ import pytest
 from harness.audit import AuditLog
 from harness.loader import IntegrationDir, load_integration
 from harness.pipeline import Pipeline
+from harness.settings import HarnessSettings
 from mocks.environment import MockEnvironment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +31,12 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "EXTERNAL_API_KEY",
         "WEBHOOK_URL",
         "AUDIT_LOG_PATH",
+        "COGNIGY_PLATFORM",
+        "COGNIGY_API_URL",
+        "COGNIGY_API_KEY",
+        "COGNIGY_PROJECT_ID",
+        "COGNIGY_FLOW_ID",
+        "COGNIGY_NODE_TIMEOUT_CAP_SECONDS",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -43,6 +50,32 @@ def account_balance() -> IntegrationDir:
 @pytest.fixture
 def weather_forecast() -> IntegrationDir:
     return load_integration(INTEGRATIONS / "weather-forecast")
+
+
+@pytest.fixture
+def order_status() -> IntegrationDir:
+    return load_integration(INTEGRATIONS / "order-status")
+
+
+@pytest.fixture
+def cognigy_ai_env(
+    order_status: IntegrationDir, account_balance: IntegrationDir
+) -> Iterator[MockEnvironment]:
+    """The mocks, with settings on profile `cognigy-ai-v2`."""
+    settings = HarnessSettings(cognigy_platform="cognigy-ai-v2")
+    environment = MockEnvironment([order_status, account_balance], settings)
+    with environment.in_process():
+        yield environment
+
+
+@pytest.fixture
+async def cognigy_ai_pipeline(
+    cognigy_ai_env: MockEnvironment, audit_log: AuditLog
+) -> AsyncIterator[Pipeline]:
+    async with Pipeline(
+        cognigy_ai_env.settings, audit_log=audit_log, sleep=no_sleep
+    ) as p:
+        yield p
 
 
 @pytest.fixture

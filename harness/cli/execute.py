@@ -21,6 +21,11 @@ DEMO_INTEGRATION = (
     Path(__file__).resolve().parents[2] / "integrations" / "account-balance"
 )
 DEMO_SAMPLE = "balance"
+#: Profile `cognigy-ai-v2` refuses account-balance's bearer token (a node would
+#: hold it in clear), so its demo runs the API-key example.
+DEMO_V2_INTEGRATION = DEMO_INTEGRATION.parent / "order-status"
+DEMO_V2_SAMPLE = "in-transit"
+PLATFORMS = ("integrations-v1", "cognigy-ai-v2")
 
 
 def register(subparsers: Any) -> None:
@@ -62,9 +67,19 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--audit-log", type=Path, metavar="FILE", help="the audit log to append to"
     )
+    parser.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        help="the platform profile to register through (default: "
+        "COGNIGY_PLATFORM, else integrations-v1)",
+    )
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    if args.platform == "cognigy-ai-v2":
+        integration = load_integration(DEMO_V2_INTEGRATION)
+        sample = next(s for s in integration.samples if s.name == DEMO_V2_SAMPLE)
+        return _execute(args, integration, sample.payload, mock=True)
     integration = load_integration(DEMO_INTEGRATION)
     sample = next(s for s in integration.samples if s.name == DEMO_SAMPLE)
     return _execute(args, integration, sample.payload, mock=True)
@@ -92,6 +107,8 @@ def _execute(
     settings = HarnessSettings()
     if args.audit_log is not None:
         settings = settings.model_copy(update={"audit_log_path": args.audit_log})
+    if args.platform is not None:
+        settings = settings.model_copy(update={"cognigy_platform": args.platform})
     try:
         fault_plan = parse_fault_spec(args.fault) if args.fault else None
     except FaultSpecError as exc:
@@ -130,6 +147,11 @@ def _print_human(
 ) -> None:
     print(f"integration:     {report.integration_name}")
     print(f"integration id:  {report.integration_id}")
+    registration = report.registration
+    if registration is not None and registration.flow_id is not None:
+        print(f"flow id:         {registration.flow_id}")
+        print(f"node id:         {registration.id}")
+        print(f"connection id:   {registration.connection_id}")
     print(f"status:          {report.status}")
     outcomes = ", ".join(
         f"{a.outcome} ({a.latency_ms:.1f} ms)" for a in report.attempt_outcomes
