@@ -6,15 +6,16 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from mocks.faults import Fault, FaultPlan
-from mocks.journal import Journal
+from mocks.journal import Journal, JournalEntry
 
 #: How long a `timeout` fault keeps the client waiting: longer than any
 #: attempt timeout a definition may set (120 s).
@@ -50,18 +51,23 @@ class MockApp:
         self._rng = random.Random(0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Every request of every mock passes here, in both transports: the
+        # one place to journal, inject faults or check requests.
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, send, self.aclose)
             return
         request = Request(scope, receive)
         body = await request.body()
-        await self.journal.add(request, body)
+        entry = await self.journal.add(request, body)
+        send = _status_recorder(send, entry)
 
         fault = self.fault_plan.next_fault(request.method, request.url.path)
-        if fault is not None:
+        if fault is not None and fault.kind != "latency":
             await self.send_fault(fault, scope, receive, send)
             return
         delay = self.fault_plan.base_latency_ms()
+        if fault is not None and fault.latency is not None:
+            delay += fault.latency.draw(self._rng)
         if delay:
             await asyncio.sleep(delay / 1000)
         response = await self.handle(request, body)
@@ -70,14 +76,18 @@ class MockApp:
     async def handle(self, request: Request, body: bytes) -> Response:
         raise NotImplementedError("each mock answers its own routes")
 
+    async def aclose(self) -> None:
+        """Release what the mock holds (a server on a port calls it at shutdown)."""
+
     async def send_fault(
         self, fault: Fault, scope: Scope, receive: Receive, send: Send
     ) -> None:
         """Answer with a fault instead of the normal response."""
-        if fault.latency is not None:
+        # A slow body spends its latency between the pieces instead.
+        if fault.latency is not None and fault.kind != "slow_body":
             await asyncio.sleep(fault.latency.draw(self._rng) / 1000)
         if fault.kind == "timeout":
-            await asyncio.sleep(HANG_SECONDS)
+            await _hang(receive)
             return
         if fault.kind == "reset":
             await send(
@@ -90,7 +100,7 @@ class MockApp:
             await send({"type": "http.response.body", "body": b"{", "more_body": True})
             raise ConnectionResetFault("connection reset by the fault plan")
         if fault.kind == "slow_body":
-            await _slow_body(send)
+            await _slow_body(send, fault)
             return
         await fault_response(fault)(scope, receive, send)
 
@@ -120,7 +130,38 @@ def fault_response(fault: Fault) -> Response:
     return json_response(fault.status, problem, headers)
 
 
-async def _slow_body(send: Send) -> None:
+def _status_recorder(send: Send, entry: JournalEntry) -> Send:
+    """`send`, noting the answer's status in the journal entry."""
+
+    async def recording_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            entry.status = int(message["status"])
+        await send(message)
+
+    return recording_send
+
+
+async def _hang(receive: Receive) -> None:
+    """Send nothing until the client gives up (disconnects) or HANG_SECONDS.
+
+    Waiting for the disconnect, not just sleeping, lets a server on a port
+    shut down promptly after a timeout test.
+    """
+    try:
+        async with asyncio.timeout(HANG_SECONDS):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+    except TimeoutError:
+        return
+
+
+#: How many pieces a slow body comes in, and the pause before each by default.
+SLOW_BODY_CHUNKS = 5
+SLOW_BODY_PAUSE_MS = 50.0
+
+
+async def _slow_body(send: Send, fault: Fault) -> None:
+    """A 200 JSON answer in pieces, pausing before each (`latency` per piece)."""
     body = b'{"data": {"result": "slow"}}'
     await send(
         {
@@ -132,18 +173,24 @@ async def _slow_body(send: Send) -> None:
             ],
         }
     )
-    for index in range(len(body)):
-        await asyncio.sleep(0.05)
-        chunk = body[index : index + 1]
-        more = index < len(body) - 1
+    size = -(-len(body) // SLOW_BODY_CHUNKS)
+    rng = random.Random(0)
+    for start in range(0, len(body), size):
+        pause = fault.latency.draw(rng) if fault.latency else SLOW_BODY_PAUSE_MS
+        await asyncio.sleep(pause / 1000)
+        more = start + size < len(body)
+        chunk = body[start : start + size]
         await send({"type": "http.response.body", "body": chunk, "more_body": more})
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def _lifespan(
+    receive: Receive, send: Send, shutdown: Callable[[], Awaitable[None]]
+) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await shutdown()
             await send({"type": "lifespan.shutdown.complete"})
             return

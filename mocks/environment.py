@@ -4,14 +4,20 @@
 the integrations (from their recorded fixtures) and the webhook receiver,
 and hands out settings that point the pipeline at them. Both platform
 profiles are mocked side by side (`integrations-v1` and the Cognigy.AI v2.0
-API), so the settings' `cognigy_platform` alone picks the one a run uses. It serves them
-in-process (`in_process()`, respx) or on a port (`asgi_app()`, uvicorn).
+API), so the settings' `cognigy_platform` alone picks the one a run uses.
+It serves them in-process (`in_process()`, respx) or on a port (`asgi_app()`, uvicorn).
+
+With a record mode other than `none`, each external mock is a `Recorder`
+over its integration's `fixtures.yaml` that passes what it lacks to the real
+service (or the `upstreams` given); `save_recordings()` writes the files.
+Integrations that share a host record into the first one's file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import respx
@@ -23,8 +29,10 @@ from mocks.cognigy import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, CognigyMock, RateL
 from mocks.cognigy_v2 import DEMO_API_KEY, CognigyAiMock
 from mocks.external import ExternalMock
 from mocks.faults import FaultPlan
-from mocks.fixtures import FixtureFile, load_fixture_file
-from mocks.transport import PrefixRouter, asgi_side_effect
+from mocks.fixtures import FixtureFile, Interaction, load_fixture_file
+from mocks.record import Recorder, RecordMode
+from mocks.scrub import Scrubber
+from mocks.transport import PrefixRouter, asgi_side_effect, pass_marked_through
 from mocks.webhook import WebhookMock
 
 #: Where the mocks live in-process when the settings name no real address.
@@ -49,15 +57,34 @@ class MockEnvironment:
         settings: HarnessSettings | None = None,
         *,
         fault_plan: FaultPlan | None = None,
-        rate_limit: RateLimit | None = None,
+        rate_limit: RateLimit | str | None = None,
         foreign_bots: frozenset[str] = frozenset(),
         expires_in: int = 3600,
+        record_mode: RecordMode | str = RecordMode.NONE,
+        upstreams: Mapping[str, str] | None = None,
+        scrubber: Scrubber | None = None,
     ) -> None:
+        """Build the mocks.
+
+        Args:
+            fault_plan: faults for every mock; each rule names its mock
+                (`external` by default, `platform`, `webhook` or a host).
+            rate_limit: the platform's, as a `RateLimit` or `"N/SECONDS"`.
+            foreign_bots: bot ids the platform says belong to another workspace.
+            expires_in: lifetime of the platform's tokens, in seconds.
+            record_mode: `none` replays; `once`, `new_episodes` and `all`
+                record (see `mocks.record`).
+            upstreams: host -> base URL to record from (default `https://host`).
+            scrubber: what recording masks (default: credentials and tokens).
+        """
         base = settings or HarnessSettings()
         self.integrations = list(integrations)
         client_id = base.cognigy_client_id or DEMO_CLIENT_ID
         secret = base.cognigy_client_secret
         client_secret = secret.get_secret_value() if secret else DEMO_CLIENT_SECRET
+        plan = fault_plan or FaultPlan()
+        if isinstance(rate_limit, str):
+            rate_limit = RateLimit.parse(rate_limit)
 
         self.platform = CognigyMock(
             client_id=client_id,
@@ -65,6 +92,7 @@ class MockEnvironment:
             rate_limit=rate_limit,
             foreign_bots=foreign_bots,
             expires_in=expires_in,
+            fault_plan=plan.for_mock("platform"),
         )
         api_key = base.cognigy_api_key
         self.cognigy_ai = CognigyAiMock(
@@ -74,16 +102,31 @@ class MockEnvironment:
             node_timeout_cap_ms=round(base.cognigy_node_timeout_cap_seconds * 1000),
             rate_limit=rate_limit,
             expires_in=expires_in,
+            fault_plan=plan.for_mock("platform"),
         )
-        self.webhook = WebhookMock()
+        self.webhook = WebhookMock(plan.for_mock("webhook"))
+        self.record_mode = RecordMode(record_mode)
         self.externals: dict[str, ExternalMock] = {}
         for integration in self.integrations:
             host = urlsplit(integration.definition.config.url).hostname or ""
-            fixtures = _fixtures_of(integration)
             if host in self.externals:
-                self.externals[host].fixtures.interactions.extend(fixtures.interactions)
+                if self.record_mode is RecordMode.NONE:
+                    more = _fixtures_of(integration).interactions
+                    self.externals[host].fixtures.interactions.extend(more)
+                continue
+            host_plan = plan.for_mock("external", host)
+            if self.record_mode is RecordMode.NONE:
+                mock = ExternalMock(_fixtures_of(integration), host_plan)
             else:
-                self.externals[host] = ExternalMock(fixtures, fault_plan)
+                upstream = (upstreams or {}).get(host, f"https://{host}")
+                mock = Recorder(
+                    integration.fixtures_path,
+                    upstream,
+                    self.record_mode,
+                    scrubber=scrubber,
+                    fault_plan=host_plan,
+                )
+            self.externals[host] = mock
 
         extra = dict(base.extra_secrets)
         for integration in self.integrations:
@@ -121,8 +164,31 @@ class MockEnvironment:
         chosen = integration or self.integrations[0]
         return self.externals[urlsplit(chosen.definition.config.url).hostname or ""]
 
+    def unused_fixtures(self) -> dict[str, list[Interaction]]:
+        """Per external host, the recorded interactions no request used."""
+        return {
+            host: unused
+            for host, mock in self.externals.items()
+            if (unused := mock.unused())
+        }
+
+    @property
+    def recorders(self) -> list[Recorder]:
+        return [m for m in self.externals.values() if isinstance(m, Recorder)]
+
+    def save_recordings(self) -> list[Path]:
+        """Write every fixture file that recorded something; their paths."""
+        return [path for r in self.recorders if (path := r.save()) is not None]
+
+    async def aclose(self) -> None:
+        """Close the recorders' upstream clients."""
+        for recorder in self.recorders:
+            await recorder.aclose()
+
     def install(self, router: respx.MockRouter) -> None:
         """Route each mock's host to its ASGI app on a respx router."""
+        # First: a recorder's own upstream calls go to the network.
+        router.route().mock(side_effect=pass_marked_through)
         router.route(host=self.tenant_host).mock(
             side_effect=asgi_side_effect(self.platform)
         )

@@ -4,72 +4,122 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+import logging
+from collections.abc import Iterable
+from dataclasses import replace
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mocks.base import MockApp, json_response
 from mocks.faults import FaultPlan
-from mocks.fixtures import FixtureFile, Interaction, Miss, find_match
+from mocks.fixtures import (
+    FixtureFile,
+    Interaction,
+    Matcher,
+    Miss,
+    RecordedResponse,
+    RequestInfo,
+    find_match,
+    unmatched_message,
+)
 from mocks.journal import decode_body
+from mocks.scrub import Scrubbed
+
+logger = logging.getLogger(__name__)
+
+#: The status of an unmatched request: no real server sends it, so a test
+#: that hits it fails on a status nobody would mistake for the service's.
+UNMATCHED_STATUS = 599
+
+
+def request_info(request: Request, body: bytes) -> RequestInfo:
+    """What the matchers see of a request."""
+    content_type = request.headers.get("content-type", "")
+    decoded = decode_body(body, content_type)
+    form = None
+    if "x-www-form-urlencoded" in content_type and isinstance(decoded, str):
+        form = dict(parse_qsl(decoded, keep_blank_values=True))
+    return RequestInfo(
+        method=request.method,
+        path=request.url.path,
+        query=dict(request.query_params),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=decoded,
+        form=form,
+    )
+
+
+async def replay(recorded: RecordedResponse) -> Response:
+    """The HTTP answer a recorded response describes, after its delay."""
+    if recorded.delay_ms:
+        await asyncio.sleep(recorded.delay_ms / 1000)
+    headers = {
+        k: v for k, v in recorded.headers.items() if k.lower() != "content-length"
+    }
+    if recorded.text is not None:
+        return Response(recorded.text, recorded.status, headers)
+    if recorded.body is None:
+        return Response(b"", recorded.status, headers)
+    content = json.dumps(recorded.body).encode()
+    if not any(k.lower() == "content-type" for k in headers):
+        headers["content-type"] = "application/json"
+    return Response(content, recorded.status, headers)
 
 
 class ExternalMock(MockApp):
     """Answers each request with the first matching recorded interaction.
 
-    An unmatched request gets 599 (a status no real server sends) with a body
-    naming the closest fixture and what differs, so the test that sent it
-    fails with a readable reason, not a bare "not mocked".
+    An unmatched request gets 599 with a body naming the request, the
+    closest fixture and what differs, so the test that sent it fails with a
+    readable reason, not a bare "not mocked". `misses` keeps those messages.
     """
 
-    def __init__(self, fixtures: FixtureFile, fault_plan: FaultPlan | None = None):
+    def __init__(
+        self,
+        fixtures: FixtureFile,
+        fault_plan: FaultPlan | None = None,
+        *,
+        matchers: Iterable[Matcher] = (),
+    ) -> None:
         super().__init__(fault_plan)
         self.fixtures = fixtures
+        self.matchers = list(matchers)
         self.used: set[int] = set()
+        self.misses: list[str] = []
 
     async def handle(self, request: Request, body: bytes) -> Response:
-        parsed = decode_body(body, request.headers.get("content-type", ""))
-        query = dict(request.query_params)
-        found = find_match(
-            self.fixtures, request.method, request.url.path, query, parsed
-        )
+        info = request_info(request, body)
+        found = find_match(self.fixtures, info, self.matchers)
         if not isinstance(found, Interaction):
-            return self._unmatched(request, query, parsed, found)
-
+            return self.unmatched(info, found)
         self.used.add(id(found))
-        recorded = found.response
-        if recorded.delay_ms:
-            await asyncio.sleep(recorded.delay_ms / 1000)
-        if recorded.text is not None:
-            return Response(recorded.text, recorded.status, recorded.headers)
-        headers = {
-            k: v for k, v in recorded.headers.items() if k.lower() != "content-length"
-        }
-        if recorded.body is None:
-            return Response(b"", recorded.status, headers)
-        content = json.dumps(recorded.body).encode()
-        headers.setdefault("content-type", "application/json")
-        return Response(content, recorded.status, headers)
+        return await replay(found.response)
 
     def unused(self) -> list[Interaction]:
         """The interactions no request matched, for fixture hygiene."""
         return [i for i in self.fixtures.interactions if id(i) not in self.used]
 
-    @staticmethod
-    def _unmatched(
-        request: Request, query: dict[str, str], body: Any, miss: Miss | None
-    ) -> Response:
-        described = f"{request.method} {request.url.path}"
-        if query:
-            described += f" query={query}"
-        message = f"no fixture matches {described}"
+    def unmatched(self, info: RequestInfo, miss: Miss | None) -> Response:
+        # The message quotes the request: scrub it as a journal entry is.
+        seen = Scrubbed()
+        scrubber = self.journal.scrubber
+        scrubber.scrub_headers(info.headers, seen)
+        content_type = info.headers.get("content-type", "")
+        shown = replace(
+            info,
+            query=scrubber.scrub_query(info.query, seen),
+            body=scrubber.scrub_body(info.body, content_type, seen),
+        )
+        message = seen.replace_echoes(unmatched_message(shown, miss))
+        self.misses.append(message)
+        logger.warning("%s", message)
         closest = None
         if miss is not None:
-            name = miss.interaction.name or miss.interaction.request.path
-            closest = {"name": name, "differences": miss.differences}
-            message += f"; closest is {name!r}: " + "; ".join(miss.differences)
+            differs = seen.replace_echoes(miss.differences)
+            closest = {"name": miss.interaction.label, "differences": differs}
         return json_response(
-            599,
+            UNMATCHED_STATUS,
             {"error": "unmatched_request", "message": message, "closest": closest},
         )

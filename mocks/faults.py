@@ -1,22 +1,28 @@
 """Fault plans: what a mock does instead of (or before) its normal answer.
 
-A plan has rules; each rule matches a route (method and path, both optional)
-and injects faults either by sequence (one per matching request, in order,
-then the normal answer) or by rate (a seeded fraction of matching requests).
-The CLI's `--fault` shorthand is a sequence rule on every route.
+A plan has rules; each rule matches a mock (`external` by default, or
+`platform`, `webhook`, or one external host) and a route (method and path,
+both optional; the path may hold `*` wildcards) and injects faults either by
+sequence (one per matching request, in order, then the normal answer) or by
+rate (a seeded fraction of matching requests). The CLI's `--fault` shorthand
+is a sequence rule on every route of the external services. The README
+documents the file format (`--fault-plan FILE`).
 """
 
 from __future__ import annotations
 
 import random
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from mocks.files import load_model_file
 
 FaultKind = Literal[
     "status",
+    "latency",
     "timeout",
     "reset",
     "empty",
@@ -54,7 +60,11 @@ class Latency(BaseModel):
 
 
 class Fault(BaseModel):
-    """One injected answer (or non-answer)."""
+    """One injected answer (or non-answer).
+
+    `latency` delays the answer; with kind `latency` the normal answer
+    follows the delay, with any other kind the fault's own answer does.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -67,9 +77,17 @@ class Fault(BaseModel):
     location: str | None = None
 
 
+#: The mocks a rule may target besides an external host name.
+MOCK_NAMES = ("external", "platform", "webhook")
+
+
 class FaultRule(BaseModel):
+    """Faults for one route of one mock, by sequence and/or by rate."""
+
     model_config = ConfigDict(extra="forbid")
 
+    # `external` (every external service), `platform`, `webhook`, or a host.
+    mock: str = "external"
     method: str | None = None
     path: str | None = None
     sequence: list[Fault] = Field(default_factory=list)
@@ -86,7 +104,15 @@ class FaultRule(BaseModel):
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
             return False
-        return self.path is None or self.path.rstrip("/") == path.rstrip("/")
+        if self.path is None:
+            return True
+        return fnmatchcase(path.rstrip("/") or "/", self.path.rstrip("/") or "/")
+
+    def targets(self, mock: str, host: str | None = None) -> bool:
+        """Whether this rule belongs to the mock named (and host, if external)."""
+        if self.mock == mock:
+            return True
+        return mock == "external" and host is not None and self.mock == host
 
     def next_fault(self) -> Fault | None:
         if self._served < len(self.sequence):
@@ -120,10 +146,24 @@ class FaultPlan(BaseModel):
     def base_latency_ms(self) -> float:
         return self.latency.draw(self._rng) if self.latency else 0.0
 
+    def for_mock(self, mock: str, host: str | None = None) -> FaultPlan:
+        """The rules of one mock; they stay shared, and so does their state.
+
+        The plan-wide `latency` belongs to the external services.
+        """
+        plan = FaultPlan(rules=[r for r in self.rules if r.targets(mock, host)])
+        if mock == "external":
+            plan.latency = self.latency
+        return plan
+
+
+class FaultPlanError(ValueError):
+    """A fault-plan file that cannot be read or does not validate."""
+
 
 def load_fault_plan(path: Path | str) -> FaultPlan:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    return FaultPlan.model_validate(data)
+    """Read a YAML (or JSON) fault-plan file, with errors that name the field."""
+    return load_model_file(path, FaultPlan, FaultPlanError, "fault plan")
 
 
 _SIMPLE_KINDS: dict[str, Fault] = {
@@ -144,6 +184,7 @@ the recorded fixture answers:
   429:retry-after=2        with Retry-After in seconds
   429:retry-after-date=+2  with Retry-After as an HTTP-date 2 s ahead
   302:location=URL         a redirect
+  delay:MS                 wait MS milliseconds, then the normal answer
   timeout                  no answer (the attempt times out)
   reset                    the connection closes mid-response
   empty                    200 with an empty body
@@ -163,6 +204,11 @@ def parse_fault(item: str) -> Fault:
     head, _, option = item.strip().partition(":")
     if head in _SIMPLE_KINDS and not option:
         return _SIMPLE_KINDS[head].model_copy()
+    if head == "delay":
+        try:
+            return Fault(kind="latency", latency=Latency(fixed_ms=float(option)))
+        except ValueError:
+            raise FaultSpecError(f"fault {item!r}: delay needs milliseconds") from None
     if not head.isdigit() or not 100 <= int(head) <= 599:
         raise FaultSpecError(f"unknown fault {item!r}; see --help for the grammar")
     fault = Fault(kind="status", status=int(head))

@@ -8,22 +8,18 @@ from typing import Any
 
 from starlette.requests import Request
 
-#: Headers whose values never reach a journal, a fixture or a log.
-SECRET_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "cookie",
-        "set-cookie",
-    }
-)
-MASK = "***"
+from mocks.scrub import MASK, SECRET_HEADERS, Scrubbed, Scrubber
+
+__all__ = ["MASK", "SECRET_HEADERS", "Journal", "JournalEntry", "mask_headers"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class JournalEntry:
-    """One request a mock received."""
+    """One request a mock received; `status` is set once it is answered.
+
+    Secrets are masked as in fixtures: credential headers, secret form
+    fields and token fields of JSON bodies read `***`.
+    """
 
     method: str
     path: str
@@ -35,11 +31,8 @@ class JournalEntry:
 
 def mask_headers(headers: Any, extra: frozenset[str] = frozenset()) -> dict[str, str]:
     """Header names lower-cased, secret values replaced by `***`."""
-    hidden = SECRET_HEADERS | extra
-    return {
-        name.lower(): (MASK if name.lower() in hidden else value)
-        for name, value in headers.items()
-    }
+    scrubber = Scrubber().extended(headers=extra)
+    return scrubber.scrub_headers(headers, Scrubbed())
 
 
 def decode_body(raw: bytes, content_type: str) -> Any:
@@ -57,19 +50,25 @@ def decode_body(raw: bytes, content_type: str) -> Any:
 class Journal:
     """An ordered list of received requests, bounded so load runs stay flat."""
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+    def __init__(self, max_entries: int = 10_000, scrubber: Scrubber | None = None):
         self.entries: list[JournalEntry] = []
         self.max_entries = max_entries
+        self.scrubber = scrubber or Scrubber()
         self.total = 0
 
     async def add(self, request: Request, body: bytes) -> JournalEntry:
+        seen = Scrubbed()
+        content_type = request.headers.get("content-type", "")
+        decoded = decode_body(body, content_type)
         entry = JournalEntry(
             method=request.method,
             path=request.url.path,
-            query=dict(request.query_params),
-            headers=mask_headers(request.headers),
-            body=decode_body(body, request.headers.get("content-type", "")),
+            query=self.scrubber.scrub_query(dict(request.query_params), seen),
+            headers=self.scrubber.scrub_headers(request.headers.items(), seen),
+            body=self.scrubber.scrub_body(decoded, content_type, seen),
         )
+        # A secret echoed elsewhere (a token in a query string and a body).
+        entry.body = seen.replace_echoes(entry.body)
         self.total += 1
         if len(self.entries) >= self.max_entries:
             del self.entries[0]

@@ -8,6 +8,7 @@ read timeout itself: a slow mock times out the same way in both transports.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -19,6 +20,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mocks.base import ConnectionResetFault
 
 SideEffect = Callable[[httpx.Request], Awaitable[httpx.Response]]
+
+#: A request extension that makes the respx routes of the mocks let a request
+#: through to the network: how a recorder reaches the host it intercepts.
+#: Extensions never go on the wire.
+PASS_THROUGH = "cognigy_harness.pass_through"  # noqa: S105 - a name
+
+
+def pass_marked_through(request: httpx.Request) -> httpx.Request | None:
+    """A respx side effect: pass marked requests through, skip the others."""
+    return request if request.extensions.get(PASS_THROUGH) else None
 
 
 def asgi_side_effect(app: ASGIApp) -> SideEffect:
@@ -82,13 +93,35 @@ class PrefixRouter:
         await send({"type": "http.response.body", "body": body})
 
 
+class _InjectedResetFilter(logging.Filter):
+    """Drops uvicorn's traceback for a reset the fault plan asked for."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, ConnectionResetFault)
+
+
+def quiet_injected_resets() -> None:
+    """Keep uvicorn from logging an injected reset as an application error."""
+    error_logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _InjectedResetFilter) for f in error_logger.filters):
+        error_logger.addFilter(_InjectedResetFilter())
+
+
 class BackgroundServer:
     """A uvicorn server on loopback in a daemon thread (tests, load runs)."""
 
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        # A hanging fault answer must not hold the shutdown for minutes.
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", lifespan="on"
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=2,
         )
+        quiet_injected_resets()
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.host = host
