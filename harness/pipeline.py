@@ -21,7 +21,7 @@ from harness.platform_v2 import cognigy_ai_client
 from harness.settings import HarnessSettings
 from harness.tokens import TOKEN_PATH, TokenProvider
 from harness.transform import apply_response_mapping, payload_size
-from harness.webhook import WebhookReporter
+from harness.webhook import Outbox, WebhookReporter
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,12 @@ class Pipeline:
         self.audit = audit_log or AuditLog.from_settings(settings)
         self.metrics = Metrics()
         webhook_url = str(settings.webhook_url) if settings.webhook_url else None
-        self.webhook = WebhookReporter(self.client, webhook_url)
+        self.webhook = WebhookReporter(
+            self.client,
+            webhook_url,
+            outbox=Outbox(settings.outbox_path),
+            signing_secret=settings.webhook_signing_secret,
+        )
         self._platform: Platform | None = None
         self._registrations: dict[tuple[str, str], Registration] = {}
 
@@ -118,6 +123,7 @@ class Pipeline:
 
     async def aclose(self) -> None:
         """Close the HTTP client if the pipeline created it."""
+        await self.webhook.aclose()
         await asyncio.to_thread(self.audit.close)
         if self._owns_client:
             await self.client.aclose()

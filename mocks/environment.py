@@ -41,6 +41,8 @@ DEMO_API_URL = "https://api-demo.cognigy.invalid"
 DEMO_WEBHOOK_URL = "https://webhook.cognigy-harness.invalid/events"
 #: The value of every external secret a definition names, in mock runs.
 DEMO_EXTERNAL_SECRET = "demo-external-key"  # noqa: S105 - documented demo value
+#: The webhook signing secret of mock runs when the settings name none.
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - documented demo value
 
 PLATFORM_PREFIX = "/cognigy"
 COGNIGY_AI_PREFIX = "/cognigy-ai"
@@ -104,7 +106,8 @@ class MockEnvironment:
             expires_in=expires_in,
             fault_plan=plan.for_mock("platform"),
         )
-        self.webhook = WebhookMock(plan.for_mock("webhook"))
+        signing = base.webhook_signing_secret or SecretStr(DEMO_WEBHOOK_SECRET)
+        self.webhook = WebhookMock(plan.for_mock("webhook"), signing_secret=signing)
         self.record_mode = RecordMode(record_mode)
         self.externals: dict[str, ExternalMock] = {}
         for integration in self.integrations:
@@ -139,6 +142,7 @@ class MockEnvironment:
                 "cognigy_client_id": client_id,
                 "cognigy_client_secret": SecretStr(client_secret),
                 "webhook_url": base.webhook_url or DEMO_WEBHOOK_URL,
+                "webhook_signing_secret": signing,
                 "extra_secrets": extra,
                 "cognigy_api_url": base.cognigy_api_url or DEMO_API_URL,
                 "cognigy_api_key": SecretStr(self.cognigy_ai.api_key),

@@ -11,9 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from harness.cli import audit, execute, mock, validate
+from harness.cli import audit, execute, mock, validate, webhook
 
-COMMANDS = (execute, validate, mock, audit)
+COMMANDS = (execute, validate, mock, audit, webhook)
 
 
 def build_parser() -> argparse.ArgumentParser:
