@@ -2,10 +2,12 @@
 
 from harness.audit import AuditError, AuditLog, AuditVerification, verify_log
 from harness.errors import (
+    DeadlineExceededError,
     DefinitionError,
     ExtractionError,
     HarnessError,
     InvalidResponseError,
+    LocalSaturationError,
     PlatformError,
     RegistrationConflictError,
     RegistrationRefusedError,
@@ -48,6 +50,7 @@ __all__ = [
     "AuthType",
     "CognigyAiClient",
     "CognigyAiTarget",
+    "DeadlineExceededError",
     "DefinitionError",
     "ExecutionReport",
     "ExecutionResult",
@@ -59,6 +62,7 @@ __all__ = [
     "IntegrationDefinition",
     "IntegrationDir",
     "InvalidResponseError",
+    "LocalSaturationError",
     "Method",
     "Metrics",
     "NormalizeMode",

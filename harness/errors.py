@@ -107,6 +107,12 @@ class UpstreamTimeoutError(UpstreamError):
     kind = "timeout"
 
 
+class DeadlineExceededError(UpstreamTimeoutError):
+    """The execution's overall `deadline_seconds` passed; nothing more is tried."""
+
+    kind = "deadline_exceeded"
+
+
 class UpstreamConnectionError(UpstreamError):
     """The connection failed or was reset."""
 
@@ -117,6 +123,16 @@ class InvalidResponseError(UpstreamError):
     """The answer was not the JSON the extraction needs (HTML, empty...)."""
 
     kind = "invalid_response"
+
+
+class LocalSaturationError(HarnessError):
+    """No free connection slot in time: this process is saturated, not upstream.
+
+    Nothing was sent, so the upstream's latency and error rate are not what
+    this error measures; raise the pool size or lower the concurrency.
+    """
+
+    kind = "local_saturation"
 
 
 class ExtractionError(HarnessError):

@@ -179,6 +179,10 @@ class IntegrationConfig(BaseModel):
     # PATCH safe to retry after 500, 502, 504 and read timeouts.
     idempotency_key: bool = False
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    # Redirects followed per attempt; 0 refuses them (a 3xx is then an
+    # invalid_response error). Every hop must stay on https, and credentials
+    # are dropped when a hop leaves the original origin.
+    max_redirects: Annotated[int, Field(ge=0, le=10)] = 0
 
     @field_validator("method", mode="before")
     @classmethod

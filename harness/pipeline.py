@@ -13,7 +13,7 @@ import httpx
 
 from harness.audit import AuditLog, utc_now
 from harness.errors import HarnessError, PlatformError, SecretMissingError
-from harness.executor import AttemptOutcome, Executor, Sleep
+from harness.executor import AttemptOutcome, Executor, Sleep, pooled_client
 from harness.metrics import Metrics
 from harness.models import IntegrationDefinition
 from harness.platform import Platform, PlatformClient, Registration
@@ -95,12 +95,8 @@ class Pipeline:
         sleep: Sleep | None = None,
     ) -> None:
         self.settings = settings
-        limits = httpx.Limits(
-            max_connections=settings.max_connections,
-            max_keepalive_connections=settings.max_connections,
-        )
         self._owns_client = client is None
-        self.client = client or httpx.AsyncClient(limits=limits)
+        self.client = client or pooled_client(settings)
         self._sleep = sleep
         self.executor = Executor(self.client, settings, sleep=sleep)
         self.audit = audit_log or AuditLog.from_settings(settings)

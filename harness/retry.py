@@ -1,14 +1,18 @@
 """The retry policy of the external call: what is retried, and how long to wait.
 
-The policy is data (`RetryPolicy` in the definition) plus two small functions
-tenacity calls: `is_retryable` decides, `RetryWait` waits. POST and PATCH are
-not idempotent: they are retried only when the server says it did not act
-(429, 503), when nothing was sent (connect errors), or when the definition
-turns on an Idempotency-Key.
+The policy is data (`RetryPolicy` in the definition) plus small functions
+tenacity calls: `is_retryable` decides, `RetryWait` waits. A failure is
+*transient* when another attempt may succeed (429, 500, 502, 503, 504,
+timeouts, connection failures); the policy still refuses a transient failure
+when the server asks for a wait above the cap, or when a POST or PATCH may
+already have been acted on. POST and PATCH are retried only when the server
+says it did not act (429, 503), when nothing was sent (connect errors), or
+when the definition turns on an Idempotency-Key.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from datetime import UTC
@@ -17,8 +21,8 @@ from email.utils import parsedate_to_datetime
 from tenacity import RetryCallState
 
 from harness.errors import (
+    DeadlineExceededError,
     UpstreamConnectionError,
-    UpstreamError,
     UpstreamStatusError,
     UpstreamTimeoutError,
 )
@@ -26,6 +30,7 @@ from harness.models import IntegrationConfig, Method
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # The server says it did not act on the request: safe to retry any method.
+# These are also the statuses whose Retry-After is honoured.
 NOT_ACTED_STATUSES = frozenset({429, 503})
 NON_IDEMPOTENT = frozenset({Method.POST, Method.PATCH})
 
@@ -33,24 +38,33 @@ NON_IDEMPOTENT = frozenset({Method.POST, Method.PATCH})
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header, or None when unusable.
 
-    Accepts delta-seconds and every HTTP-date form (RFC 1123, RFC 850,
-    asctime). Negative, unparsable or missing values give None, which means
-    "fall back to backoff". A date in the past gives 0.
+    Accepts delta-seconds (a decimal fraction is tolerated) and every
+    HTTP-date form (RFC 1123, RFC 850, asctime). Negative, unparsable or
+    missing values give None, which means "fall back to backoff". A date in
+    the past gives 0.
     """
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value[:1].isdigit():
+        return _delta_seconds(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         # asctime dates carry no zone; HTTP-dates are always GMT.
         when = when.replace(tzinfo=UTC)
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
+
+
+def _delta_seconds(value: str) -> float | None:
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 class RetryableStatusError(UpstreamStatusError):
@@ -80,23 +94,42 @@ class ConnectTimeoutError(UpstreamTimeoutError):
     """No connection in time: nothing was sent."""
 
 
+def is_transient(error: BaseException) -> bool:
+    """Whether another attempt might succeed where this one failed."""
+    if isinstance(error, DeadlineExceededError):
+        return False
+    return isinstance(
+        error, RetryableStatusError | UpstreamTimeoutError | UpstreamConnectionError
+    )
+
+
+def refusal(error: BaseException, config: IntegrationConfig) -> str | None:
+    """Why the policy refuses to retry a transient failure, or None to retry."""
+    if isinstance(error, RetryableStatusError) and error.retry_after is not None:
+        cap = config.retry.retry_after_cap_seconds
+        if error.retry_after > cap:
+            return (
+                f"Retry-After of {error.retry_after:g} s is above the cap of "
+                f"{cap:g} s (retry.retry_after_cap_seconds)"
+            )
+    if config.method not in NON_IDEMPOTENT or config.idempotency_key:
+        return None
+    if isinstance(error, RetryableStatusError):
+        acted = error.status not in NOT_ACTED_STATUSES
+    else:
+        # Nothing was sent when the connection never came up.
+        acted = not isinstance(error, ConnectFailedError | ConnectTimeoutError)
+    if not acted:
+        return None
+    return (
+        f"a {config.method.value} may already have been acted on; turn on "
+        "idempotency_key to retry it"
+    )
+
+
 def is_retryable(error: BaseException, config: IntegrationConfig) -> bool:
     """Whether the policy allows another attempt after this error."""
-    if not isinstance(error, UpstreamError):
-        return False
-    unsafe = config.method in NON_IDEMPOTENT and not config.idempotency_key
-
-    if isinstance(error, RetryableStatusError):
-        cap = config.retry.retry_after_cap_seconds
-        if error.retry_after is not None and error.retry_after > cap:
-            return False
-        return not unsafe or error.status in NOT_ACTED_STATUSES
-    if isinstance(error, ConnectFailedError | ConnectTimeoutError):
-        return True
-    if isinstance(error, UpstreamTimeoutError | UpstreamConnectionError):
-        # The server may have acted on a request it received.
-        return not unsafe
-    return False
+    return is_transient(error) and refusal(error, config) is None
 
 
 class RetryWait:

@@ -88,6 +88,13 @@ class HarnessSettings(BaseSettings):
     # every client created with it off logs a warning.
     tls_verify: bool = True
     max_connections: int = 100
+    # How long an execution waits for a free connection slot before it fails
+    # as local saturation (nothing sent).
+    pool_timeout_seconds: float = 10.0
+    # The HTTP transport under httpx: `aiohttp` (httpx-aiohttp, the `load`
+    # extra) is faster under concurrency; respx intercepts it only when
+    # mocking with `using="httpx"`, so `httpx` stays the default.
+    http_transport: Literal["httpx", "aiohttp"] = "httpx"
 
     def secret(self, name: str) -> SecretStr | None:
         """Return the secret a definition names, or None when it is not set.

@@ -153,8 +153,11 @@ def _print_human(
         print(f"node id:         {registration.id}")
         print(f"connection id:   {registration.connection_id}")
     print(f"status:          {report.status}")
+    # Each attempt: what it gave, when it began (after the execution started)
+    # and how long it took, so backoff and Retry-After waits are visible.
     outcomes = ", ".join(
-        f"{a.outcome} ({a.latency_ms:.1f} ms)" for a in report.attempt_outcomes
+        f"{a.outcome} (at +{a.started_ms:.0f} ms, {a.latency_ms:.1f} ms)"
+        for a in report.attempt_outcomes
     )
     print(f"attempts:        {report.attempts}: {outcomes or '-'}")
     print(f"latency:         {report.latency_ms:.1f} ms")

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from email.utils import formatdate
 
 import pytest
 
-from harness.errors import UpstreamStatusError
+from harness.errors import (
+    DeadlineExceededError,
+    InvalidResponseError,
+    LocalSaturationError,
+    UpstreamConnectionError,
+    UpstreamStatusError,
+)
 from harness.models import IntegrationConfig
 from harness.retry import (
     ConnectFailedError,
+    ConnectTimeoutError,
     ReadTimeoutError,
     RetryableStatusError,
     RetryWait,
     is_retryable,
     parse_retry_after,
+    refusal,
 )
 
 NOW = 1_800_000_000.0
@@ -83,3 +93,85 @@ def test_backoff_grows_and_stays_within_bounds() -> None:
     assert all(2.0 <= w <= 10.0 for w in waits)
     assert waits[0] < waits[2]
     assert waits[-1] == 10.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (" 12 ", 12.0),
+        ("1.5", 1.5),
+        # RFC 1123, RFC 850 and asctime forms of the same instant, 30 s ahead.
+        (formatdate(NOW + 30, usegmt=True), 30.0),
+        ("Friday, 15-Jan-27 08:00:30 GMT", 30.0),
+        ("Fri Jan 15 08:00:30 2027", 30.0),
+        ("", None),
+        ("+5", None),
+        ("1e999", None),
+        ("5 seconds", None),
+        ("Fri, 99 Foo 2027 08:00:30 GMT", None),
+    ],
+)
+def test_parse_retry_after_every_form(value: str, expected: float | None) -> None:
+    assert parse_retry_after(value, now=NOW) == expected
+
+
+def test_transient_failures_of_a_get_are_retried_whatever_they_are() -> None:
+    get = config("GET")
+    for error in (
+        ConnectFailedError("x"),
+        ConnectTimeoutError("x"),
+        ReadTimeoutError("x"),
+        UpstreamConnectionError("x"),
+    ):
+        assert is_retryable(error, get)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        DeadlineExceededError("x"),
+        LocalSaturationError("x"),
+        InvalidResponseError("x", status=200),
+        UpstreamStatusError("x", status=404),
+        asyncio.CancelledError(),
+        ValueError("x"),
+    ],
+)
+def test_deadline_saturation_cancellation_and_bad_answers_are_never_retried(
+    error: BaseException,
+) -> None:
+    assert not is_retryable(error, config("GET", idempotency_key=True))
+
+
+def test_a_reset_post_is_retried_only_with_an_idempotency_key() -> None:
+    reset = UpstreamConnectionError("reset")
+    assert not is_retryable(reset, config("POST"))
+    assert is_retryable(reset, config("POST", idempotency_key=True))
+    assert is_retryable(ConnectTimeoutError("x"), config("POST"))
+
+
+def test_refusal_says_why() -> None:
+    capped = RetryableStatusError("x", status=503, retry_after=90)
+    assert "above the cap of 60 s" in (refusal(capped, config("GET")) or "")
+    acted = RetryableStatusError("x", status=502)
+    assert "idempotency_key" in (refusal(acted, config("PATCH")) or "")
+    assert refusal(acted, config("PUT")) is None
+
+
+def test_the_cap_comes_from_the_definition() -> None:
+    error = RetryableStatusError("x", status=429, retry_after=90)
+    assert is_retryable(error, config(retry={"retry_after_cap_seconds": 120}))
+
+
+def test_backoff_without_jitter_doubles_up_to_the_maximum() -> None:
+    wait = RetryWait(config(retry={"jitter": False, "wait_min_seconds": 1.5}))
+    assert [wait.backoff(n) for n in range(1, 6)] == [1.5, 3.0, 6.0, 10.0, 10.0]
+
+
+def test_jitter_adds_at_most_a_quarter_and_never_passes_the_maximum() -> None:
+    wait = RetryWait(config(), rng=random.Random(7))
+    for attempt, base in ((1, 2.0), (2, 4.0), (3, 8.0), (4, 10.0)):
+        drawn = [wait.backoff(attempt) for _ in range(200)]
+        assert min(drawn) >= base
+        assert max(drawn) <= min(base * 1.25, 10.0)
+    assert len({wait.backoff(1) for _ in range(20)}) > 1, "jitter spreads callers"
