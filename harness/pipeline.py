@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Self
 
 import httpx
@@ -80,6 +80,7 @@ class ExecutionReport:
             "audit_log": self.audit_entry,
             "webhook_delivered": self.webhook_delivered,
             "error": self.error.to_dict() if self.error else None,
+            "registration": asdict(self.registration) if self.registration else None,
         }
 
 

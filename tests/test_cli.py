@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,40 @@ def test_validate_reports_yaml_syntax_errors(
     code, out = run_cli(capsys, "validate", str(path))
     assert code == 1
     assert "invalid YAML" in out
+
+
+def test_demo_on_cognigy_ai_v2_prints_the_node_and_connection_ids(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out = run_cli(capsys, "demo", "--platform", "cognigy-ai-v2")
+
+    node = re.search(r"node id:\s+([0-9a-f]{24})", out)
+    connection = re.search(r"connection id:\s+([0-9a-f]{24})", out)
+    assert code == 0, out
+    assert node is not None
+    assert connection is not None
+    assert f'"integration_id": "{node.group(1)}"' in out
+    assert '"status": "in_transit"' in out
+
+
+def test_run_on_cognigy_ai_v2_refuses_a_bearer_token_with_the_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out = run_cli(
+        capsys,
+        "run",
+        str(INTEGRATIONS / "account-balance"),
+        "--payload",
+        str(INTEGRATIONS / "account-balance/samples/balance.payload.json"),
+        "--mock",
+        "--platform",
+        "cognigy-ai-v2",
+        "--json",
+    )
+    document = json.loads(out)
+
+    assert code == 1
+    assert document["error"]["type"] == "registration_refused"
+    assert "bearer" in document["error"]["message"]
+    assert document["registration"] is None
+    assert document["audit_log"]["status"] == "FAILURE"
