@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import DefinitionError
 from harness.models import IntegrationDefinition
 
+if TYPE_CHECKING:
+    from mocks.faults import FaultPlan
+
 DEFINITION_FILE = "integration.yaml"
 FIXTURES_FILE = "fixtures.yaml"
 SAMPLES_DIR = "samples"
+SCENARIOS_FILE = "scenarios.yaml"
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,85 @@ class Sample:
     expected_path: Path
 
 
+class ScenarioExpectation(BaseModel):
+    """What a fault scenario must end in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["SUCCESS", "FAILURE"]
+    # Every attempt counts, the failed ones included.
+    attempts: Annotated[int, Field(ge=1)] | None = None
+    # The error's `kind` (e.g. `upstream_status`, `timeout`) on FAILURE.
+    error: str | None = None
+    # The last HTTP status the execution saw, on FAILURE.
+    http_status: Annotated[int, Field(ge=100, le=599)] | None = None
+    # On SUCCESS with a `sample`, compare the result with the sample's golden.
+    golden: bool = True
+
+
+class Scenario(BaseModel):
+    """A named fault plan, the bot payload it runs with and its expected outcome.
+
+    `faults` is the `--fault` shorthand (`"503,503"`) or a full fault plan in
+    the `mocks.faults.FaultPlan` format; the external mock plays it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[\w.-]+$")]
+    description: str = ""
+    sample: str | None = None
+    payload: Any = None
+    faults: str | dict[str, Any] | None = None
+    expect: ScenarioExpectation
+
+    @model_validator(mode="after")
+    def _one_payload_and_a_valid_plan(self) -> Self:
+        if (self.sample is None) == (self.payload is None):
+            raise ValueError(
+                "give exactly one of `sample` (a sample name) or `payload`"
+            )
+        if self.expect.status == "SUCCESS" and (
+            self.expect.error or self.expect.http_status
+        ):
+            raise ValueError("`expect.error` and `http_status` need status FAILURE")
+        self.fault_plan()
+        return self
+
+    def fault_plan(self) -> FaultPlan | None:
+        """A fresh plan on every call: a plan remembers how far it has played."""
+        # Imported here: the mocks package imports this module.
+        from mocks.faults import FaultPlan, parse_fault_spec
+
+        if self.faults is None:
+            return None
+        if isinstance(self.faults, str):
+            return parse_fault_spec(self.faults)
+        try:
+            return FaultPlan.model_validate(self.faults)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ValueError(f"faults.{where}: {first['msg']}") from None
+
+
+class ScenarioFile(BaseModel):
+    """`scenarios.yaml`: version 1, a list of uniquely named scenarios."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Literal[1] = 1
+    scenarios: list[Scenario] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Self:
+        names = [s.name for s in self.scenarios]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"scenario names must be unique: {repeated}")
+        return self
+
+
 @dataclass(frozen=True)
 class IntegrationDir:
     """An integration directory, loaded and validated."""
@@ -36,6 +119,7 @@ class IntegrationDir:
     root: Path
     definition: IntegrationDefinition
     samples: list[Sample] = field(default_factory=list)
+    scenarios: list[Scenario] = field(default_factory=list)
 
     @property
     def fixtures_path(self) -> Path:
@@ -127,12 +211,42 @@ def load_samples(root: Path) -> list[Sample]:
     return samples
 
 
+def load_scenarios(root: Path, samples: list[Sample]) -> list[Scenario]:
+    """`scenarios.yaml` of a directory (none when absent), samples cross-checked."""
+    file = root / SCENARIOS_FILE
+    if not file.exists():
+        return []
+    try:
+        scenarios = ScenarioFile.model_validate(read_yaml(file) or {}).scenarios
+    except ValidationError as exc:
+        raise InvalidIntegration(_problems(file, exc)) from None
+
+    known = {sample.name for sample in samples}
+    problems = [
+        FieldProblem(
+            file,
+            f"scenarios.{index}.sample",
+            f"no sample {scenario.sample!r} in {SAMPLES_DIR}/ (known: {sorted(known)})",
+        )
+        for index, scenario in enumerate(scenarios)
+        if scenario.sample is not None and scenario.sample not in known
+    ]
+    if problems:
+        raise InvalidIntegration(problems)
+    return scenarios
+
+
 def load_integration(path: Path | str) -> IntegrationDir:
     """Load an integration directory (or the directory of an `integration.yaml`)."""
     file = definition_path(path)
     root = file.parent
+    definition = load_definition(file)
+    samples = load_samples(root)
     return IntegrationDir(
-        root=root, definition=load_definition(file), samples=load_samples(root)
+        root=root,
+        definition=definition,
+        samples=samples,
+        scenarios=load_scenarios(root, samples),
     )
 
 

@@ -13,6 +13,9 @@ from harness.pipeline import Pipeline
 from harness.settings import HarnessSettings
 from mocks.environment import MockEnvironment
 
+# pytester runs small suites in-process to test the harness's own pytest plugin.
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parents[1]
 INTEGRATIONS = ROOT / "integrations"
 

@@ -11,9 +11,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from harness.cli import audit, execute, mock, validate, webhook
+from harness.cli import audit, execute, gate, mock, new, validate, webhook
 
-COMMANDS = (execute, validate, mock, audit, webhook)
+COMMANDS = (execute, validate, mock, audit, webhook, gate, new)
 
 
 def build_parser() -> argparse.ArgumentParser:
