@@ -40,6 +40,13 @@ def register(subparsers: Any) -> None:
         "--skip-load", action="store_true", help="skip the short load run"
     )
     parser.add_argument(
+        "--load-executions",
+        type=_positive,
+        default=GateOptions.load_executions,
+        metavar="N",
+        help="executions in the load run (default: %(default)s)",
+    )
+    parser.add_argument(
         "--audit-log",
         type=Path,
         metavar="FILE",
@@ -49,7 +56,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    options = GateOptions(skip_load=args.skip_load, audit_log_path=args.audit_log)
+    options = GateOptions(
+        skip_load=args.skip_load,
+        audit_log_path=args.audit_log,
+        load_executions=args.load_executions,
+    )
     try:
         report = asyncio.run(run_gate(args.paths, options, progress=_progress))
     except DefinitionError as exc:
@@ -65,6 +76,13 @@ def run(args: argparse.Namespace) -> int:
         args.junit.write_text(junit_xml(report), encoding="utf-8")
         print(f"JUnit XML: {args.junit}")
     return 0 if report.passed else 1
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+    return value
 
 
 def _progress(result: CheckResult) -> None:

@@ -24,6 +24,7 @@ from harness.gate import (
     registered_checks,
     run_gate,
 )
+from harness.loader import find_integrations
 from tests.conftest import INTEGRATIONS
 
 SKIP_LOAD = GateOptions(skip_load=True)
@@ -77,7 +78,9 @@ def test_gate_cli_exits_0_and_writes_one_junit_case_per_check(
     # in-process executions) and proves the default path works end to end.
     junit = tmp_path / "out.xml"
 
-    code, out = gate_cli(capsys, str(INTEGRATIONS), "--junit", str(junit))
+    code, out = gate_cli(
+        capsys, str(INTEGRATIONS), "--junit", str(junit), "--load-executions", "40"
+    )
 
     assert code == 0, out
     assert "gate PASSED" in out
@@ -85,13 +88,14 @@ def test_gate_cli_exits_0_and_writes_one_junit_case_per_check(
     assert root.tag == "testsuites"
     assert root.get("failures") == "0"
     suites = root.findall("testsuite")
-    assert len(suites) == 2
+    assert len(suites) == len(find_integrations([INTEGRATIONS]))
     cases = root.findall("testsuite/testcase")
     rows = [line for line in out.splitlines() if "integrations/" in line]
     assert len(cases) == len(rows) == int(root.get("tests", "-1"))
     load = [c for c in cases if c.get("name") == "load"]
-    assert len(load) == 2
+    assert len(load) == len(suites)
     assert all(c.find("skipped") is None for c in load), "the load run ran"
+    assert "40 executions in" in out
 
 
 async def test_a_changed_golden_result_fails_with_a_readable_diff(
