@@ -111,6 +111,7 @@ class Pipeline:
         )
         self._platform: Platform | None = None
         self._registrations: dict[tuple[str, str], Registration] = {}
+        self._registering: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def __aenter__(self) -> Self:
         return self
@@ -149,15 +150,23 @@ class Pipeline:
                 settings.cognigy_client_secret,
                 settings.cognigy_scopes,
                 leeway_seconds=settings.token_leeway_seconds,
+                auth_method=settings.cognigy_token_auth_method,
             )
             self._platform = PlatformClient(self.client, tenant, tokens)
         return self._platform
 
     async def register(self, definition: IntegrationDefinition) -> Registration:
-        """Register once per pipeline; later calls reuse the registration."""
+        """Register once per pipeline; later calls reuse the registration.
+
+        Concurrent first runs of one definition wait for a single
+        registration instead of each sending their own.
+        """
         key = (definition.bot_id, definition.name)
-        if key not in self._registrations:
-            self._registrations[key] = await self.platform.register(definition)
+        if key in self._registrations:
+            return self._registrations[key]
+        async with self._registering.setdefault(key, asyncio.Lock()):
+            if key not in self._registrations:
+                self._registrations[key] = await self.platform.register(definition)
         return self._registrations[key]
 
     async def run(

@@ -498,6 +498,7 @@ def cognigy_ai_client(
             settings.cognigy_client_secret,
             "",
             leeway_seconds=settings.token_leeway_seconds,
+            auth_method=settings.cognigy_token_auth_method,
         )
     return CognigyAiClient(
         client,

@@ -10,8 +10,7 @@ from typing import Literal
 from pydantic import AnyHttpUrl, Field, PositiveInt, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: How the client authenticates at the token endpoint (RFC 6749 2.3.1).
-TokenAuthMethod = Literal["client_secret_post", "client_secret_basic"]
+from harness.tokens import TokenAuthMethod
 
 #: The scopes the harness asks the Integrations API for.
 DEFAULT_SCOPES = (

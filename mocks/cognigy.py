@@ -7,6 +7,7 @@ another workspace gets 403, and rate limiting answers 429 with Retry-After.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote_plus
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -88,9 +89,23 @@ def oauth_error(status: int, error: str, description: str) -> Response:
     return json_response(status, {"error": error, "error_description": description})
 
 
-def token_form(body: bytes) -> dict[str, str]:
-    """A form-encoded token request as a dict (first value of each field)."""
-    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+def token_form(body: bytes, authorization: str = "") -> dict[str, str]:
+    """A form-encoded token request as a dict (first value of each field).
+
+    Client credentials sent by HTTP Basic (RFC 6749 2.3.1) land in the same
+    `client_id` / `client_secret` fields as credentials in the body.
+    """
+    form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            pair = base64.b64decode(encoded, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            pair = ""
+        client_id, _, client_secret = pair.partition(":")
+        form["client_id"] = unquote_plus(client_id)
+        form["client_secret"] = unquote_plus(client_secret)
+    return form
 
 
 def client_credentials_error(
@@ -146,7 +161,7 @@ class CognigyMock(MockApp):
 
         path = request.url.path.rstrip("/")
         if path == TOKEN_PATH and request.method == "POST":
-            return self._token(body)
+            return self._token(body, request.headers.get("authorization", ""))
         if path == INTEGRATIONS_PATH:
             if request.method == "POST":
                 return self._authorized(request, WRITE_SCOPE) or self._create(body)
@@ -162,9 +177,9 @@ class CognigyMock(MockApp):
                 return denied or self._delete(integration_id)
         return problem(404, "Not Found", f"no route {request.method} {path}")
 
-    def _token(self, body: bytes) -> Response:
+    def _token(self, body: bytes, authorization: str) -> Response:
         self.token_requests += 1
-        form = token_form(body)
+        form = token_form(body, authorization)
         refused = client_credentials_error(form, self.client_id, self.client_secret)
         if refused is not None:
             return refused
