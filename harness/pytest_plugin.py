@@ -18,9 +18,10 @@ against the configured tenant and external APIs instead of the mocks).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -47,8 +48,9 @@ LIVE_VARIABLES = ("COGNIGY_TENANT_URL", "COGNIGY_CLIENT_ID", "COGNIGY_CLIENT_SEC
 MARKERS = (
     f"{MARK_INTEGRATION}(path): the integration directory (or its "
     "integration.yaml) the cognigy_* fixtures use; relative to the rootdir",
-    f"{MARK_RECORD}(mode=None, fixtures=None): the record mode (none, once, "
-    "new_episodes, all) and the fixture file the external mock replays",
+    f"{MARK_RECORD}(mode=None, fixtures=None, upstream=None): the record mode "
+    "(none, once, new_episodes, all), the fixture file the external mock replays "
+    "and records into, and the base URL it records from",
     f"{MARK_FAULTS}(spec=None, *, plan=None, scenario=None): faults the external "
     "mock plays: the --fault shorthand ('503,503'), a fault plan (dict) or a "
     "scenario of the integration's scenarios.yaml",
@@ -181,42 +183,60 @@ def cognigy_audit_log(tmp_path: Path) -> AuditLog:
     return AuditLog(tmp_path / "cognigy-audit.jsonl", durability="group")
 
 
-@pytest.fixture
-def cognigy_mocks(
+@_async_fixture
+async def cognigy_mocks(
+    request: pytest.FixtureRequest,
     cognigy_live: bool,
     cognigy_integration: IntegrationDir,
     cognigy_fault_plan: FaultPlan | None,
     cognigy_record_mode: str,
     cognigy_fixtures_path: Path,
-) -> Iterator[MockEnvironment]:
-    """Platform, external and webhook mocks, intercepting in-process (respx)."""
+) -> AsyncIterator[MockEnvironment]:
+    """Platform, external and webhook mocks, intercepting in-process (respx).
+
+    With a record mode other than `none` the external mock is a recorder: what
+    it lacks goes to the real service (or the `upstream` of the
+    `cognigy_record` mark) and is written, scrubbed, to the fixture file when
+    the test ends.
+    """
     from mocks.environment import MockEnvironment
-    from mocks.fixtures import load_fixture_file
 
     if cognigy_live:
         pytest.skip("--live: this test asserts on the mocks, which a live run skips")
-    _check_record_mode(cognigy_record_mode, cognigy_fixtures_path)
-
     environment = MockEnvironment(
-        [cognigy_integration], HarnessSettings(), fault_plan=cognigy_fault_plan
+        [cognigy_integration],
+        HarnessSettings(),
+        fault_plan=cognigy_fault_plan,
+        record_mode=cognigy_record_mode,
     )
-    if cognigy_fixtures_path != cognigy_integration.fixtures_path:
-        environment.external().fixtures = load_fixture_file(cognigy_fixtures_path)
-    with environment.in_process():
-        yield environment
+    marker = request.node.get_closest_marker(MARK_RECORD)
+    upstream = marker.kwargs.get("upstream") if marker else None
+    if upstream or cognigy_fixtures_path != cognigy_integration.fixtures_path:
+        _use_recorder(environment, cognigy_fixtures_path, upstream, cognigy_fault_plan)
+
+    try:
+        with environment.in_process():
+            yield environment
+        environment.save_recordings()
+    finally:
+        await environment.aclose()
 
 
-def _check_record_mode(mode: str, fixtures: Path) -> None:
-    # Replaying needs no recorder: `none` always, `once` when the file exists.
-    if mode == "none" or (mode == "once" and fixtures.exists()):
-        return
-    # Recording passes requests through to the real service and scrubs what
-    # it writes; this version of the mocks has no recorder, so a mode that
-    # would record fails loudly instead of silently replaying.
-    pytest.fail(
-        f"record mode {mode!r} would record into {fixtures}, and this version of "
-        "the mocks has no recorder; use --record-mode none",
-        pytrace=False,
+def _use_recorder(
+    environment: MockEnvironment,
+    path: Path,
+    upstream: str | None,
+    fault_plan: FaultPlan | None,
+) -> None:
+    """Put a recorder over another fixture file or upstream in the external's place."""
+    from mocks.faults import FaultPlan
+    from mocks.record import Recorder
+
+    integration = environment.integrations[0]
+    host = urlsplit(integration.definition.config.url).hostname or ""
+    plan = (fault_plan or FaultPlan()).for_mock("external", host)
+    environment.externals[host] = Recorder(
+        path, upstream or f"https://{host}", environment.record_mode, fault_plan=plan
     )
 
 

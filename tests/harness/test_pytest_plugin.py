@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mocks import BackgroundServer, ExternalMock, load_fixture_file
 from tests.conftest import INTEGRATIONS
 
 # The inner runs get what the project's own configuration gives its tests.
@@ -116,26 +117,68 @@ async def test_other(cognigy_run, cognigy_record_mode):
     result.assert_outcomes(passed=1)
 
 
-@pytest.mark.parametrize(
-    ("mode", "outcome"), [("none", "passed"), ("once", "passed"), ("all", "errors")]
-)
-def test_record_mode_option_replays_and_refuses_to_record_without_a_recorder(
-    pytester: pytest.Pytester, mode: str, outcome: str
+@pytest.mark.parametrize("mode", ["none", "once"])
+def test_record_modes_that_replay_use_the_recorded_fixtures(
+    pytester: pytest.Pytester, mode: str
 ) -> None:
     result = run_suite(
         pytester,
         """
 @pytest.mark.cognigy_integration(ACCOUNT)
-async def test_balance(cognigy_run, cognigy_record_mode):
+async def test_balance(cognigy_run, cognigy_record_mode, cognigy_external):
     report = await cognigy_run(BALANCE)
     assert report.status == "SUCCESS"
+    assert getattr(cognigy_external, "recorded", []) == []
 """,
         f"--record-mode={mode}",
     )
 
-    result.assert_outcomes(**{outcome: 1})
-    if outcome == "errors":
-        result.stdout.fnmatch_lines(["*record mode 'all'*has no recorder*"])
+    result.assert_outcomes(passed=1)
+
+
+def test_record_mode_all_records_from_the_upstream_then_none_replays_it(
+    pytester: pytest.Pytester,
+) -> None:
+    # A loopback server stands in for the live service.
+    live = ExternalMock(
+        load_fixture_file(INTEGRATIONS / "account-balance/fixtures.yaml")
+    )
+    suite = """
+@pytest.mark.cognigy_integration(ACCOUNT)
+@pytest.mark.cognigy_record(fixtures="recorded.yaml", upstream={upstream!r})
+async def test_balance(cognigy_run):
+    report = await cognigy_run(BALANCE)
+    assert report.normalized_data["balance"] == 1523.75
+"""
+    with BackgroundServer(live) as server:
+        recording = run_suite(
+            pytester, suite.format(upstream=server.base_url), "--record-mode=all"
+        )
+    replay = pytester.runpytest("--record-mode=none")
+
+    recording.assert_outcomes(passed=1)
+    replay.assert_outcomes(passed=1)
+    assert live.journal.total == 1, "recorded once, replayed without the server"
+    written = (pytester.path / "recorded.yaml").read_text()
+    assert "/v1/data" in written
+    assert "demo-external-key" not in written, "the credential is scrubbed"
+
+
+def test_recording_from_an_unreachable_upstream_fails_the_test(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run_suite(
+        pytester,
+        """
+@pytest.mark.cognigy_integration(ACCOUNT)
+@pytest.mark.cognigy_record(mode="all", upstream="http://127.0.0.1:9")
+async def test_balance(cognigy_run):
+    await cognigy_run(BALANCE)
+""",
+    )
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*RecordingError*reaching http://127.0.0.1:9*"])
 
 
 def test_live_without_credentials_skips_with_the_missing_names(
