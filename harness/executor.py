@@ -33,7 +33,7 @@ from harness.errors import (
     UpstreamError,
     UpstreamStatusError,
 )
-from harness.mapping import RequestSpec, build_request
+from harness.mapping import RequestSpec, build_request, join_path
 from harness.models import AuthType, IntegrationConfig
 from harness.retry import (
     NOT_ACTED_STATUSES,
@@ -135,7 +135,13 @@ def apply_host_override(url: str, overrides: Mapping[str, str]) -> str:
     ):
         raise HarnessError(f"host override {base!r}: plain http only for loopback")
     return urlunsplit(
-        (target.scheme, target.netloc, target.path + parts.path, parts.query, "")
+        (
+            target.scheme,
+            target.netloc,
+            join_path(target.path, parts.path),
+            parts.query,
+            "",
+        )
     )
 
 

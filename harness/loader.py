@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import DefinitionError
-from harness.models import IntegrationDefinition
+from harness.models import IntegrationDefinition, located
 
 if TYPE_CHECKING:
     from mocks.faults import FaultPlan
@@ -155,9 +155,10 @@ def definition_path(path: Path | str) -> Path:
 def _problems(file: Path, error: ValidationError) -> list[FieldProblem]:
     problems = []
     for item in error.errors(include_url=False, include_input=False):
-        location = ".".join(str(part) for part in item["loc"]) or "(definition)"
-        reason = item["msg"].removeprefix("Value error, ")
-        problems.append(FieldProblem(file, location, reason))
+        location = ".".join(str(part) for part in item["loc"])
+        # Rules across fields name their field at the start of the message.
+        location, reason = located(location, item["msg"].removeprefix("Value error, "))
+        problems.append(FieldProblem(file, location or "(definition)", reason))
     return problems
 
 

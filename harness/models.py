@@ -2,27 +2,58 @@
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
+import warnings
 from enum import StrEnum
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
+import httpx
 import jmespath
-from jmespath.exceptions import JMESPathError
+from jmespath.exceptions import (
+    IncompleteExpressionError,
+    JMESPathError,
+    LexerError,
+    ParseError,
+)
+from jmespath.functions import Functions
+from jmespath.lexer import Lexer
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     field_validator,
     model_validator,
 )
 
 # RFC 9110 token characters, the only ones a header name may use.
-_HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 field values: visible ASCII, space and tab, no whitespace at either end
+# (h11 refuses that on the wire, so it is refused here, before anything is sent).
+_HEADER_VALUE = re.compile(r"([\x21-\x7e]([\x20\x09]*[\x21-\x7e])*)?")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Cognigy.AI resource ids are 24 hexadecimal digits.
 _OBJECT_ID = r"^[0-9a-f]{24}$"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A field location at the start of a validator's message ("headers.X: reason").
+_LOCATED = re.compile(r"([^\s:]+): (.+)", re.DOTALL)
+_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`")
+
+#: Header names that carry credentials. A definition never sets them itself:
+#: `auth_type` and `secret_env` say where the credential comes from.
+CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "cookie",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "x-auth-token",
+    }
+)
 
 
 class Method(StrEnum):
@@ -59,72 +90,227 @@ class Status(StrEnum):
 #: Methods that carry no request body.
 BODYLESS_METHODS = frozenset({Method.GET, Method.DELETE})
 
+# The keys of a selector object in a request template.
+_SELECTOR_KEYS = frozenset({"$input", "transform"})
+
+
+#: Every model refuses unknown fields, and no error message echoes the input: a
+#: definition that holds a secret by mistake must not print it back.
+_MODEL_CONFIG = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+_FUNCTIONS = Functions().FUNCTION_TABLE
+
+
+def located(field: str, reason: str) -> tuple[str, str]:
+    """Split a validator's `"sub.field: reason"` message into (field, reason).
+
+    Validators of a whole model name the field a rule is about at the start of
+    their message; reporters append it to the location pydantic gives.
+    """
+    while (match := _LOCATED.fullmatch(reason)) is not None:
+        inner, reason = match.groups()
+        field = f"{field}.{inner}" if field else inner
+    return field, reason
+
+
+def _quoting_hint(expression: str) -> str:
+    # `-` means nothing in an unquoted name and a name cannot start with a
+    # digit, so an unquoted key such as `my-key` or `2fa` is the usual cause.
+    bare = _QUOTED.sub("", expression)
+    if "-" in bare or re.search(r"(^|[.\s{,(|&!])\d", bare):
+        return (
+            '; keys with "-", "." or a leading digit must be quoted, '
+            'e.g. data."my-key" or "2fa"'
+        )
+    return ""
+
+
+def _parse_problem(exc: JMESPathError) -> str:
+    """What jmespath says is wrong, and where, on one line."""
+    if isinstance(exc, LexerError):
+        reason = exc.message
+    elif isinstance(exc, IncompleteExpressionError):
+        reason = "incomplete expression"
+    elif isinstance(exc, ParseError):
+        reason = exc.msg
+    else:
+        return str(exc)
+    token = f" near {exc.token_value!r}" if exc.token_value is not None else ""
+    return f"at character {exc.lex_position + 1}{token}: {reason}"
+
+
+def _function_problem(tree: Any) -> str | None:
+    """Unknown functions and wrong arities, which jmespath only finds at run time."""
+    pending: list[Any] = [tree]
+    while pending:
+        node = pending.pop()
+        if node.get("type") == "function_expression":
+            name, count = node["value"], len(node["children"])
+            if name not in _FUNCTIONS:
+                return f"unknown function {name}()"
+            signature = _FUNCTIONS[name]["signature"]
+            variadic = bool(signature) and signature[-1].get("variadic", False)
+            if count < len(signature) or (count > len(signature) and not variadic):
+                least = "at least " if variadic else ""
+                return (
+                    f"{name}() takes {least}{len(signature)} argument(s), got {count}"
+                )
+        pending.extend(c for c in node.get("children", []) if isinstance(c, dict))
+    return None
+
+
+def _lex_without_deprecations(expression: str) -> None:
+    """Tokenize, turning jmespath's deprecated-literal warning into an error.
+
+    jmespath reads `` `text` `` (not JSON) as a string with a warning; its
+    compile cache would hide the warning the second time, the lexer does not.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PendingDeprecationWarning)
+        for _ in Lexer().tokenize(expression):
+            pass
+
+
+def jmespath_problem(expression: str) -> str | None:
+    """Why a JMESPath expression does not compile, or None when it does."""
+    try:
+        _lex_without_deprecations(expression)
+        tree = jmespath.compile(expression).parsed
+    except PendingDeprecationWarning:
+        return (
+            f"JMESPath {expression!r} uses the deprecated `text` literal; write "
+            "a raw string 'text' or a JSON literal `\"text\"`"
+        )
+    except JMESPathError as exc:
+        return (
+            f"invalid JMESPath {expression!r} {_parse_problem(exc)}"
+            f"{_quoting_hint(expression)}"
+        )
+    except RecursionError:
+        # The jmespath parser recurses once per nesting level.
+        return f"JMESPath {expression!r} is nested too deeply to compile"
+    problem = _function_problem(tree)
+    return f"invalid JMESPath {expression!r}: {problem}" if problem else None
+
 
 def compile_jmespath(expression: str, where: str) -> None:
     """Compile a JMESPath expression or raise ValueError saying where and why."""
-    try:
-        jmespath.compile(expression)
-    except JMESPathError as exc:
-        hint = ""
-        if re.search(r"(^|\.)[^.\"]*[-]|(^|\.)\d", expression):
-            hint = (
-                '; keys with "-", "." or a leading digit must be quoted, '
-                'e.g. "my-key".value'
-            )
-        raise ValueError(
-            f"{where}: invalid JMESPath {expression!r}: {exc}{hint}"
-        ) from None
-    except RecursionError:
-        raise ValueError(
-            f"{where}: JMESPath {expression!r} is nested too deeply"
-        ) from None
+    problem = jmespath_problem(expression)
+    if problem is not None:
+        raise ValueError(f"{where}: {problem}")
 
 
-def _check_selectors(template: Any, where: str) -> None:
-    """Compile every `$input` selector in a body template."""
-    if isinstance(template, dict):
-        if "$input" in template:
-            selector = template["$input"]
-            if not isinstance(selector, str):
-                raise ValueError(f"{where}.$input must be a JMESPath string")
-            compile_jmespath(selector, f"{where}.$input")
-            transform = template.get("transform", BodyTransform.REPLACE.value)
-            if transform not in {t.value for t in BodyTransform}:
-                known = ", ".join(t.value for t in BodyTransform)
-                raise ValueError(
-                    f"{where}.transform: unknown mode {transform!r} (known: {known})"
-                )
-        for key, value in template.items():
-            if key not in ("$input", "transform"):
-                _check_selectors(value, f"{where}.{key}")
-    elif isinstance(template, list):
+def header_problem(name: str, value: str | None = None) -> str | None:
+    """Why a header name (and value) cannot go on the wire, or None.
+
+    The message never repeats the value: it may be a credential.
+    """
+    if not _HEADER_NAME.fullmatch(name):
+        return f"header name {name!r} is not an RFC 9110 token"
+    if value is None:
+        return None
+    if any(ch in value for ch in "\r\n\0"):
+        return f"{name}: value carries CR, LF or NUL"
+    if not value.isascii():
+        return f"{name}: value is not ASCII, which HTTP/1.1 cannot send"
+    if not _HEADER_VALUE.fullmatch(value):
+        return f"{name}: value has a control character or whitespace at either end"
+    return None
+
+
+def _finite(value: Any, where: str) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}: {value} is not a JSON number")
+
+
+def _check_selector(template: dict[str, Any], where: str) -> None:
+    """A `{"$input": ...}` object: the selector compiles, the mode is known."""
+    selector = template["$input"]
+    if not isinstance(selector, str):
+        raise ValueError(f"{where}.$input: must be a JMESPath string")
+    compile_jmespath(selector, f"{where}.$input")
+
+    mode = template.get("transform", BodyTransform.REPLACE.value)
+    known = [t.value for t in BodyTransform]
+    if not isinstance(mode, str) or mode not in known:
+        raise ValueError(
+            f"{where}.transform: unknown mode {mode!r} (known: {', '.join(known)})"
+        )
+
+    # With `replace` the selected value is the whole result: other keys would
+    # be dropped without a word, so they are refused instead.
+    others = sorted(set(template) - _SELECTOR_KEYS)
+    if others and mode != BodyTransform.JSON_MERGE.value:
+        raise ValueError(
+            f"{where}: keys beside $input ({', '.join(others)}) are only kept "
+            "with transform json_merge"
+        )
+
+
+def _check_template(template: Any, where: str) -> None:
+    """Every selector of a body template, at any depth."""
+    _finite(template, where)
+    if isinstance(template, list):
         for index, item in enumerate(template):
-            _check_selectors(item, f"{where}[{index}]")
+            _check_template(item, f"{where}[{index}]")
+        return
+    if not isinstance(template, dict):
+        return
+
+    if "$input" in template:
+        _check_selector(template, where)
+    elif "transform" in template:
+        raise ValueError(f"{where}.transform: only allowed beside $input")
+    for key, value in template.items():
+        if key not in _SELECTOR_KEYS:
+            _check_template(value, f"{where}.{key}")
+
+
+def _check_scalar_template(value: Any, where: str) -> None:
+    """A query, path or header value: a scalar literal or a bare `$input`."""
+    if isinstance(value, dict) and "$input" in value:
+        if set(value) != {"$input"}:
+            raise ValueError(f"{where}: a selector here holds only $input")
+        _check_selector(value, where)
+        return
+    if value is None or isinstance(value, dict | list):
+        raise ValueError(
+            f"{where}: must be a string, a number, a boolean or {{$input: ...}}"
+        )
+    _finite(value, where)
 
 
 class RequestMapping(BaseModel):
     """How the request is built from the bot context (see the README)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL_CONFIG
 
-    body: Any = None
-    query: dict[str, Any] = Field(default_factory=dict)
-    path: dict[str, Any] = Field(default_factory=dict)
-    headers: dict[str, Any] = Field(default_factory=dict)
+    body: JsonValue = None
+    query: dict[str, JsonValue] = Field(default_factory=dict)
+    path: dict[str, JsonValue] = Field(default_factory=dict)
+    headers: dict[str, JsonValue] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _selectors_compile(self) -> Self:
-        _check_selectors(self.body, "body")
+    def _templates_valid(self) -> Self:
+        try:
+            _check_template(self.body, "body")
+        except RecursionError:
+            raise ValueError("body: nested too deeply") from None
         for part in ("query", "path", "headers"):
             for key, value in getattr(self, part).items():
-                _check_selectors(value, f"{part}.{key}")
+                _check_scalar_template(value, f"{part}.{key}")
+        for name, value in self.headers.items():
+            literal = value if isinstance(value, str) else None
+            problem = header_problem(name, literal)
+            if problem is not None:
+                raise ValueError(f"headers: {problem}")
         return self
 
 
 class ResponseMapping(BaseModel):
     """How the answer is extracted (JMESPath) and normalized."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL_CONFIG
 
     extract: str | None = None
     normalize: NormalizeMode = NormalizeMode.NONE
@@ -132,15 +318,16 @@ class ResponseMapping(BaseModel):
     @field_validator("extract")
     @classmethod
     def _extract_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            compile_jmespath(value, "extract")
+        problem = None if value is None else jmespath_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
 
 class RetryPolicy(BaseModel):
     """Retries of the external call: attempts and exponential backoff."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL_CONFIG
 
     attempts: Annotated[int, Field(ge=1, le=10)] = 3
     wait_min_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
@@ -156,10 +343,45 @@ class RetryPolicy(BaseModel):
         return self
 
 
+def url_problem(url: str) -> str | None:
+    """Why `url` is not an external endpoint a definition may name, or None."""
+    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in url):
+        return "must not contain whitespace or control characters"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        return f"is not a valid URL: {exc}"
+
+    if parts.scheme.lower() != "https":
+        return f"must use https:// (got {parts.scheme or 'no scheme'})"
+    if "@" in parts.netloc:
+        return "must not carry credentials (user-info before @)"
+    if not parts.hostname:
+        return "must have a host"
+    if "#" in url:
+        return "must not have a #fragment: it is never sent"
+    if any(ch in parts.netloc + parts.query for ch in "{}"):
+        return "{name} placeholders are only allowed in the path"
+    if any(ch in _PLACEHOLDER.sub("", parts.path) for ch in "{}"):
+        return "{ and } in the path only surround a placeholder name such as {id}"
+
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return f"is not a valid URL: {exc}"
+    return None
+
+
+def url_placeholders(url: str) -> set[str]:
+    """The `{name}` placeholders in the path of a URL."""
+    return set(_PLACEHOLDER.findall(urlsplit(url).path))
+
+
 class IntegrationConfig(BaseModel):
     """The external call: where, how, with which credentials and mapping."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL_CONFIG
 
     url: str
     method: Method = Method.POST
@@ -191,62 +413,121 @@ class IntegrationConfig(BaseModel):
 
     @field_validator("url")
     @classmethod
-    def _url_https(cls, value: str) -> str:
-        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
-            raise ValueError("url must not contain whitespace or control characters")
-        parts = urlsplit(value)
-        if parts.scheme.lower() != "https":
-            raise ValueError(f"url must use https:// (got {parts.scheme or 'none'}://)")
-        if not parts.hostname:
-            raise ValueError("url must have a host")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("url must not carry credentials (user-info)")
+    def _url_valid(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem is not None:
+            raise ValueError(f"url {problem}")
         return value
 
     @field_validator("auth_header_name")
     @classmethod
     def _header_name_token(cls, value: str) -> str:
-        if not _HEADER_NAME.match(value):
-            raise ValueError(f"{value!r} is not a valid header name")
+        problem = header_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_env_is_a_name(cls, value: str) -> str:
+        # Never echo the value: the usual mistake is pasting the secret here.
+        if not _ENV_NAME.fullmatch(value):
+            raise ValueError(
+                "must name an environment variable (letters, digits, _), "
+                "never hold the secret itself"
+            )
+        return value
+
+    @field_validator("username")
+    @classmethod
+    def _username_valid(cls, value: str | None) -> str | None:
+        if value is not None and (not value or ":" in value or not value.isprintable()):
+            raise ValueError("must be non-empty, printable and without ':' (RFC 7617)")
         return value
 
     @field_validator("headers")
     @classmethod
     def _headers_valid(cls, value: dict[str, str]) -> dict[str, str]:
         for name, header_value in value.items():
-            if not _HEADER_NAME.match(name):
-                raise ValueError(f"header name {name!r} is not an RFC 9110 token")
-            if _FORBIDDEN_IN_VALUE.search(header_value):
-                raise ValueError(f"header {name!r}: value contains CR, LF or NUL")
-            if not header_value.isascii():
-                raise ValueError(f"header {name!r}: value must be ASCII")
+            problem = header_problem(name, header_value)
+            if problem is not None:
+                raise ValueError(problem)
         return value
 
     @model_validator(mode="after")
     def _rules_across_fields(self) -> Self:
         # A model validator sees every field, whatever their order in the input.
-        if self.method in BODYLESS_METHODS and self.request_mapping.body is not None:
-            raise ValueError(
-                f"request_mapping.body: a {self.method.value} request carries no body"
-            )
-        if self.auth_type is AuthType.BASIC and not self.username:
-            raise ValueError("username: auth_type basic needs a username")
-        placeholders = set(_PLACEHOLDER.findall(urlsplit(self.url).path))
-        mapped = set(self.request_mapping.path)
-        if placeholders != mapped:
-            missing = sorted(placeholders - mapped)
-            extra = sorted(mapped - placeholders)
-            raise ValueError(
-                "request_mapping.path must match the {name} placeholders of url"
-                f" (unmapped: {missing}, not in url: {extra})"
-            )
+        for problem in (
+            self._body_problem(),
+            self._auth_problem(),
+            self._header_set_problem(),
+            self._placeholder_problem(),
+        ):
+            if problem is not None:
+                raise ValueError(problem)
         return self
+
+    def _body_problem(self) -> str | None:
+        if self.method in BODYLESS_METHODS and self.request_mapping.body is not None:
+            return (
+                f"request_mapping.body: a {self.method.value} request carries no "
+                "body; remove the body mapping or use POST, PUT or PATCH"
+            )
+        return None
+
+    def _auth_problem(self) -> str | None:
+        if self.auth_type is AuthType.BASIC and not self.username:
+            return "username: auth_type basic needs a username"
+        if self.auth_type is not AuthType.BASIC and self.username is not None:
+            return "username: only auth_type basic sends a username"
+        if (
+            self.auth_type is AuthType.API_KEY
+            and "auth_header_name" not in self.model_fields_set
+        ):
+            return (
+                "auth_header_name: auth_type api_key needs the header that "
+                "carries the key, e.g. X-API-Key"
+            )
+        return None
+
+    def _header_set_problem(self) -> str | None:
+        """Headers are case-insensitive, set once, and never carry credentials."""
+        forbidden = set(CREDENTIAL_HEADERS)
+        if self.auth_type is not AuthType.NONE:
+            forbidden.add(self.auth_header_name.lower())
+
+        seen: dict[str, str] = {}
+        for part, names in (
+            ("headers", self.headers),
+            ("request_mapping.headers", self.request_mapping.headers),
+        ):
+            for name in names:
+                if name.lower() in forbidden:
+                    return (
+                        f"{part}.{name}: a definition never holds a credential; "
+                        "auth_type and secret_env say where it comes from"
+                    )
+                if name.lower() in seen:
+                    return f"{part}.{name}: the same header as {seen[name.lower()]}"
+                seen[name.lower()] = f"{part}.{name}"
+        return None
+
+    def _placeholder_problem(self) -> str | None:
+        placeholders = url_placeholders(self.url)
+        mapped = set(self.request_mapping.path)
+        if placeholders == mapped:
+            return None
+        return (
+            "request_mapping.path: names must match the {name} placeholders of "
+            f"url (not mapped: {sorted(placeholders - mapped)}, "
+            f"not in url: {sorted(mapped - placeholders)})"
+        )
 
 
 class Thresholds(BaseModel):
     """Service levels an integration is gated on."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL_CONFIG
 
     p95_ms: Annotated[float, Field(gt=0)] | None = None
     p99_ms: Annotated[float, Field(gt=0)] | None = None
@@ -259,7 +540,7 @@ class Thresholds(BaseModel):
 class CognigyAiTarget(BaseModel):
     """Where profile `cognigy-ai-v2` puts this integration, over the settings."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL_CONFIG
 
     project_id: Annotated[str, Field(pattern=_OBJECT_ID)] | None = None
     flow_id: Annotated[str, Field(pattern=_OBJECT_ID)] | None = None
@@ -268,7 +549,7 @@ class CognigyAiTarget(BaseModel):
 class IntegrationDefinition(BaseModel):
     """An external REST integration of a Cognigy bot."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _MODEL_CONFIG
 
     name: Annotated[str, Field(min_length=3, max_length=100)]
     description: str = "External REST integration managed by cognigy-harness"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from harness.audit import AuditLog
 from harness.loader import IntegrationDir, load_integration
@@ -18,6 +20,18 @@ pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[1]
 INTEGRATIONS = ROOT / "integrations"
+
+# Property tests: `fast` (the default) keeps `make test` quick; `make test-deep`
+# sets HYPOTHESIS_PROFILE=deep. No deadline: the machines are shared and
+# noisy, and speed is measured by benchmarks, not by tests. The autouse
+# environment fixture below is safe to share between examples.
+_PROPERTY_CHECKS = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture],
+}
+settings.register_profile("fast", max_examples=40, **_PROPERTY_CHECKS)
+settings.register_profile("deep", max_examples=1500, **_PROPERTY_CHECKS)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 
 async def no_sleep(seconds: float) -> None:

@@ -14,8 +14,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "validate",
         help="check integration definitions (no secret needed)",
-        description="Validate integration directories or integration.yaml files. "
-        "Exit 0 when every one is valid, 1 otherwise.",
+        description="Validate integration directories or integration.yaml files "
+        'against the rules in the README ("Validation rules"). Each refusal '
+        "prints FILE: FIELD: REASON. Exit 0 when every one is valid, 1 otherwise.",
     )
     parser.add_argument("integrations", nargs="+", type=Path, metavar="INTEGRATION")
     parser.set_defaults(handler=run)
@@ -37,5 +38,10 @@ def run(args: argparse.Namespace) -> int:
             print(exc.message if str(file) in exc.message else f"{file}: {exc.message}")
             continue
         samples = len(integration.samples)
-        print(f"{file}: ok ({integration.definition.name}, {samples} samples)")
+        noun = "sample" if samples == 1 else "samples"
+        print(f"{file}: ok ({integration.definition.name}, {samples} {noun})")
+
+    total = len(args.integrations)
+    if total > 1 or failed:
+        print(f"{total - failed} of {total} valid")
     return 1 if failed else 0

@@ -1,0 +1,61 @@
+"""`cognigy-harness validate`: every refusal printed as file, field and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.cli import main
+from tests.conftest import INTEGRATIONS
+from tests.harness.test_models import REFUSED_CONFIGS, definition
+
+
+def validate(capsys: pytest.CaptureFixture[str], *paths: Path) -> tuple[int, str]:
+    code = main(["validate", *(str(path) for path in paths)])
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "reason"),
+    list(REFUSED_CONFIGS.values()),
+    ids=list(REFUSED_CONFIGS),
+)
+def test_each_refusal_names_file_field_and_reason(
+    config: dict[str, Any],
+    field: str,
+    reason: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    file = tmp_path / "integration.yaml"
+    file.write_text(yaml.safe_dump(definition(**config)), encoding="utf-8")
+
+    code, out = validate(capsys, tmp_path)
+
+    assert code == 1
+    line = next(line for line in out.splitlines() if f": {field}: " in line)
+    assert line.startswith(f"{file}: {field}: ")
+    assert reason in line
+    assert out.rstrip().endswith("0 of 1 valid")
+
+
+def test_the_examples_are_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    examples = sorted(INTEGRATIONS.iterdir())
+    code, out = validate(capsys, *examples)
+    assert code == 0
+    assert out.count(": ok (") == len(examples)
+    assert f"{len(examples)} of {len(examples)} valid" in out
+
+
+def test_one_bad_file_among_good_ones_fails_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "integration.yaml"
+    bad.write_text(yaml.safe_dump(definition(method="fetch")), encoding="utf-8")
+    code, out = validate(capsys, INTEGRATIONS / "account-balance", bad)
+    assert code == 1
+    assert f"{bad}: config.method: " in out
+    assert "1 of 2 valid" in out
