@@ -144,7 +144,7 @@ def test_payload_size_counts_utf8_bytes() -> None:
 
 def _readme_table() -> list[list[str]]:
     text = README.read_text(encoding="utf-8")
-    section = text.split("### Normalize modes by JSON type", 1)[1]
+    section = text.split("### Normalize modes by JSON type", 1)[1].split("\n#", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     return [
         [cell.strip().strip("`") for cell in row.strip("|").split("|")] for row in rows
