@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-deep lint typecheck bench load clean
+.PHONY: install demo test test-deep lint typecheck bench load clean contract contract-live
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,14 @@ test: $(STAMP)
 
 test-deep: $(STAMP)
 	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest
+
+# The contracts against the mocks (also part of `make test`), and against the
+# real servers that are configured and reachable (read-only; see README).
+contract: $(STAMP)
+	$(BIN)/cognigy-harness contract --junit contract-report.xml
+
+contract-live: $(STAMP)
+	$(BIN)/cognigy-harness contract --live --junit contract-live-report.xml
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

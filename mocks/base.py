@@ -27,6 +27,11 @@ HTML_502 = (
 )
 
 
+#: Looks at each request before the mock handles it: None lets it through, a
+#: response refuses it (e.g. a contract guard answering 400, see `contracts`).
+RequestCheck = Callable[[Request, bytes], Response | None]
+
+
 class ConnectionResetFault(Exception):
     """Raised mid-response to make the transport drop the connection."""
 
@@ -49,6 +54,7 @@ class MockApp:
         self.journal = Journal()
         self.fault_plan = fault_plan or FaultPlan()
         self._rng = random.Random(0)
+        self.request_check: RequestCheck | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Every request of every mock passes here, in both transports: the
@@ -60,6 +66,11 @@ class MockApp:
         body = await request.body()
         entry = await self.journal.add(request, body)
         send = _status_recorder(send, entry)
+        if self.request_check is not None:
+            refusal = self.request_check(request, body)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
 
         fault = self.fault_plan.next_fault(request.method, request.url.path)
         if fault is not None and fault.kind != "latency":

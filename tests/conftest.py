@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from contracts.guard import guard_environment
 from harness.audit import AuditLog
 from harness.loader import IntegrationDir, load_integration
 from harness.pipeline import Pipeline
@@ -100,8 +101,11 @@ def mock_env(
     account_balance: IntegrationDir, weather_forecast: IntegrationDir
 ) -> Iterator[MockEnvironment]:
     environment = MockEnvironment([account_balance, weather_forecast])
+    # Consumer side: a request the contracts do not allow fails the test.
+    guards = guard_environment(environment)
     with environment.in_process():
         yield environment
+    guards.assert_clean()
 
 
 @pytest.fixture

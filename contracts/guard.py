@@ -1,0 +1,359 @@
+"""Consumer side: every request a mock receives is held to its contract.
+
+A `ContractGuard` is a mock's request check (`MockApp.request_check`). It
+validates the parameters (path, query, header), the content type and the
+body of each request against the operation the contract declares for it.
+A request the contract does not allow is recorded and refused with 400 in
+the error format of that API, the way the real server refuses invalid data;
+the test fixtures then fail the test that sent it, with the contract's reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from contracts.documents import (
+    Contract,
+    Operation,
+    contract_for_host,
+    escape,
+    load_contract,
+)
+from contracts.errors import ContractViolation
+from mocks.base import MockApp, json_response
+from mocks.cognigy import TOKEN_PATH, oauth_error, problem
+from mocks.environment import MockEnvironment
+
+logger = logging.getLogger("contracts.guard")
+
+
+@dataclass(frozen=True)
+class RequestViolation:
+    """A part of a request the contract does not allow, and why."""
+
+    contract: str
+    request: str
+    location: str
+    reason: str
+    schema_path: str = ""
+
+    def __str__(self) -> str:
+        where = f" (schema {self.schema_path})" if self.schema_path else ""
+        return f"{self.contract}: {self.request}: {self.location}: {self.reason}{where}"
+
+
+Refusal = Callable[[list[RequestViolation]], Response]
+
+
+def check_request(
+    contract: Contract,
+    method: str,
+    path: str,
+    query: Iterable[tuple[str, str]],
+    headers: Mapping[str, str],
+    body: bytes,
+) -> list[RequestViolation]:
+    """Every way a request breaks `contract` (empty when it conforms)."""
+    label = f"{method.upper()} {path}"
+    operation = contract.find_operation(method, path)
+    if operation is None:
+        reason = "the contract declares no such operation"
+        return [RequestViolation(contract.name, label, "operation", reason)]
+
+    check = _RequestCheck(contract, operation, label)
+    if not check.credentials(headers):
+        return check.found
+    check.parameters(path, list(query), headers)
+    check.body(headers.get("content-type", ""), body)
+    return check.found
+
+
+@dataclass
+class _RequestCheck:
+    contract: Contract
+    operation: Operation
+    label: str
+    found: list[RequestViolation] = field(default_factory=list)
+
+    def add(self, location: str, reason: str, schema_path: str = "") -> None:
+        self.found.append(
+            RequestViolation(
+                self.contract.name, self.label, location, reason, schema_path
+            )
+        )
+
+    def credentials(self, headers: Mapping[str, str]) -> bool:
+        """Whether the request carries what one security requirement asks for.
+
+        Only presence is checked: whether a credential is valid is the
+        server's business (the platform mock answers 401 itself).
+        """
+        requirements = self.operation.spec.get(
+            "security", self.contract.document.get("security", [])
+        )
+        if not requirements:
+            return True
+        schemes = self.contract.document.get("components", {}).get(
+            "securitySchemes", {}
+        )
+        lower = {k.lower(): v for k, v in headers.items()}
+        for requirement in requirements:
+            if all(_carries(schemes.get(name, {}), lower) for name in requirement):
+                return True
+        names = " or ".join("+".join(r) or "none" for r in requirements)
+        self.add("security", f"no credentials for {names}")
+        return False
+
+    def parameters(
+        self, path: str, query: list[tuple[str, str]], headers: Mapping[str, str]
+    ) -> None:
+        path_values = _path_values(self.operation.path, path)
+        lower_headers = {k.lower(): v for k, v in headers.items()}
+        for index, parameter in enumerate(self.operation.parameters()):
+            name, where = parameter["name"], parameter["in"]
+            if where == "query":
+                raw = [value for key, value in query if key == name]
+            elif where == "path":
+                raw = [path_values[name]] if name in path_values else []
+            elif where == "header":
+                header = lower_headers.get(name.lower())
+                raw = [] if header is None else [header]
+            else:
+                continue
+            self._parameter(parameter, raw, where, index)
+
+    def _parameter(
+        self, parameter: dict[str, Any], raw: list[str], where: str, index: int
+    ) -> None:
+        location = f"{where}.{parameter['name']}"
+        if not raw:
+            if parameter.get("required", False):
+                self.add(location, "required parameter is missing")
+            return
+        schema = self.contract.resolve(self._parameter_pointer(parameter, index))
+        value = _coerce_parameter(schema, raw, parameter)
+        pointer = self._parameter_pointer(parameter, index)
+        for error in self.contract.validation_errors(pointer, value):
+            self.add(location, error.message, error.schema_path)
+
+    def _parameter_pointer(self, parameter: dict[str, Any], index: int) -> str:
+        # Parameters may sit on the path item or the operation; find which.
+        for owner, base in (
+            (self.operation.spec, self.operation.pointer),
+            (self.operation.path_item, self.operation.pointer.rsplit("/", 1)[0]),
+        ):
+            for position, item in enumerate(owner.get("parameters", [])):
+                if item is parameter:
+                    return f"{base}/parameters/{position}/schema"
+        return f"{self.operation.pointer}/parameters/{index}/schema"
+
+    def body(self, content_type: str, body: bytes) -> None:
+        spec = self.operation.spec.get("requestBody")
+        if spec is None:
+            return
+        spec = self.contract.resolve(self.operation.pointer + "/requestBody")
+        if not body:
+            if spec.get("required", False):
+                self.add("body", "a request body is required")
+            return
+        media = content_type.split(";")[0].strip().lower()
+        declared = spec.get("content", {})
+        if media not in declared:
+            allowed = ", ".join(declared) or "none"
+            self.add("content-type", f"{media or 'none'} is not one of: {allowed}")
+            return
+        pointer = f"{self.operation.pointer}/requestBody/content/{escape(media)}/schema"
+        instance = self._decode(media, body, pointer)
+        if instance is _UNREADABLE:
+            return
+        for error in self.contract.validation_errors(pointer, instance):
+            location = "body" + (
+                error.instance_path if error.instance_path != "/" else ""
+            )
+            self.add(location, error.message, error.schema_path)
+
+    def _decode(self, media: str, body: bytes, pointer: str) -> Any:
+        if media == "application/x-www-form-urlencoded":
+            fields = dict(parse_qsl(body.decode("utf-8", "replace"), True))
+            schema = self.contract.resolve(pointer)
+            properties = (
+                schema.get("properties", {}) if isinstance(schema, dict) else {}
+            )
+            return {
+                key: _coerce(self.contract.deref(properties.get(key, {})), value)
+                for key, value in fields.items()
+            }
+        try:
+            return json.loads(body)
+        except ValueError:
+            self.add("body", f"is not valid {media}")
+            return _UNREADABLE
+
+
+_UNREADABLE = object()
+
+
+def _carries(scheme: dict[str, Any], headers: Mapping[str, str]) -> bool:
+    kind = scheme.get("type")
+    if kind == "apiKey":
+        where = scheme.get("in")
+        return where != "header" or scheme.get("name", "").lower() in headers
+    if kind == "http" and scheme.get("scheme", "").lower() == "basic":
+        return headers.get("authorization", "").lower().startswith("basic ")
+    if kind in ("http", "oauth2", "openIdConnect"):
+        return headers.get("authorization", "").lower().startswith("bearer ")
+    return True
+
+
+def _path_values(template: str, path: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for part, actual in zip(template.split("/"), path.split("/"), strict=False):
+        if part.startswith("{") and part.endswith("}"):
+            values[part[1:-1]] = actual
+    return values
+
+
+def _coerce_parameter(schema: Any, raw: list[str], parameter: dict[str, Any]) -> Any:
+    """A parameter's strings as the typed value its schema describes."""
+    if isinstance(schema, dict) and schema.get("type") == "array":
+        explode = parameter.get("explode", parameter.get("in") in ("query", "cookie"))
+        items = raw if explode else [p for value in raw for p in value.split(",")]
+        return [_coerce(schema.get("items", {}), item) for item in items]
+    return _coerce(schema, raw[0])
+
+
+def _coerce(schema: Any, value: str) -> Any:
+    """`value` as the scalar type of `schema`; left a string when it is not one."""
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    kinds = set(kind) if isinstance(kind, list) else {kind}
+    try:
+        if "integer" in kinds:
+            return int(value)
+        if "number" in kinds:
+            return float(value)
+    except ValueError:
+        return value
+    if "boolean" in kinds and value in ("true", "false"):
+        return value == "true"
+    return value
+
+
+class ContractGuard:
+    """A mock's request check that holds every request to a contract."""
+
+    def __init__(self, contract: Contract, refuse: Refusal | None = None) -> None:
+        self.contract = contract
+        self.refuse = refuse or REFUSALS.get(contract.name, problem_refusal)
+        self.violations: list[RequestViolation] = []
+        self.checked = 0
+
+    def __call__(self, request: Request, body: bytes) -> Response | None:
+        self.checked += 1
+        found = check_request(
+            self.contract,
+            request.method,
+            request.url.path,
+            parse_qsl(request.url.query, keep_blank_values=True),
+            request.headers,
+            body,
+        )
+        if not found:
+            return None
+        self.violations.extend(found)
+        logger.info("request refused by contract: %s", found[0])
+        return self.refuse(found)
+
+
+def refusal_status(found: list[RequestViolation]) -> int:
+    """401 for missing credentials, 404 for no such operation, else 400."""
+    return {"security": 401, "operation": 404}.get(found[0].location, 400)
+
+
+def problem_refusal(found: list[RequestViolation]) -> Response:
+    """RFC 7807, with `errors: [{field, reason}]` (the Integrations API)."""
+    if found[0].location == "operation":
+        return problem(404, "Not Found", f"no route {found[0].request}")
+    if found[0].location == "security":
+        return problem(401, "Unauthorized", found[0].reason)
+    errors = [{"field": item.location, "reason": item.reason} for item in found]
+    return problem(400, "Bad Request", "the request breaks the contract", errors)
+
+
+def _platform_refusal(found: list[RequestViolation]) -> Response:
+    # The token endpoint answers RFC 6749 errors, the others RFC 7807.
+    if urlsplit(found[0].request.split(" ", 1)[1]).path.rstrip("/") == TOKEN_PATH:
+        reasons = "; ".join(f"{item.location}: {item.reason}" for item in found)
+        return oauth_error(400, "invalid_request", reasons)
+    return problem_refusal(found)
+
+
+def _open_meteo_refusal(found: list[RequestViolation]) -> Response:
+    reason = "; ".join(f"{item.location}: {item.reason}" for item in found)
+    return json_response(refusal_status(found), {"error": True, "reason": reason})
+
+
+def _error_message_refusal(found: list[RequestViolation]) -> Response:
+    message = "; ".join(f"{item.location}: {item.reason}" for item in found)
+    body = {"error": "invalid_request", "message": message}
+    return json_response(refusal_status(found), body)
+
+
+#: How each API refuses invalid data, in its own documented error format.
+REFUSALS: dict[str, Refusal] = {
+    "account-balance": _error_message_refusal,
+    "integrations-v1": _platform_refusal,
+    "open-meteo-forecast": _open_meteo_refusal,
+    "order-status": _error_message_refusal,
+}
+
+
+def guard(mock: MockApp, contract: Contract) -> ContractGuard:
+    """Install a contract guard as the mock's request check."""
+    installed = ContractGuard(contract)
+    mock.request_check = installed
+    return installed
+
+
+@dataclass
+class EnvironmentGuards:
+    """The guards of a `MockEnvironment`'s mocks, and the mocks left unguarded."""
+
+    guards: dict[str, ContractGuard]
+    unguarded: list[str]
+
+    def violations(self) -> list[RequestViolation]:
+        return [item for guard in self.guards.values() for item in guard.violations]
+
+    def assert_clean(self) -> None:
+        """Raise `ContractViolation` naming every request a contract refused."""
+        found = self.violations()
+        if found:
+            lines = "\n".join(f"  - {item}" for item in found)
+            raise ContractViolation(
+                f"{len(found)} request(s) broke their contract:\n{lines}"
+            )
+
+
+def guard_environment(environment: MockEnvironment) -> EnvironmentGuards:
+    """Guard the platform mock and every external mock that has a contract.
+
+    The webhook receiver is left unguarded: the webhook event's JSON Schema
+    is not part of an OpenAPI contract here, and is listed in `unguarded`.
+    """
+    guards = {"platform": guard(environment.platform, load_contract("integrations-v1"))}
+    unguarded = ["webhook"]
+    for host, mock in environment.externals.items():
+        contract = contract_for_host(host)
+        if contract is None:
+            unguarded.append(host)
+        else:
+            guards[host] = guard(mock, contract)
+    return EnvironmentGuards(guards, unguarded)

@@ -1,0 +1,115 @@
+"""The targets of a contract run: the mocks, or the live servers.
+
+`mock_targets` pairs each contract with its mock (in-process ASGI, no
+network). `live_targets` pairs them with the real servers: the platform in
+`COGNIGY_TENANT_URL` and the external services the integrations call. A live
+target that is not configured or not reachable is kept, with a skip reason
+that says which, so the report shows what was not checked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from contracts.documents import contract_for_host, load_contract
+from contracts.provider import (
+    Target,
+    fixture_mock_target,
+    platform_mock_target,
+)
+from harness.settings import HarnessSettings
+from mocks.cognigy import TOKEN_PATH
+from mocks.fixtures import load_fixture_file
+
+#: How long a live server gets to show it is there before it is skipped.
+REACHABLE_TIMEOUT = 3.0
+
+
+def fixture_files(integrations: Path | str) -> list[Path]:
+    return sorted(Path(integrations).glob("*/fixtures.yaml"))
+
+
+def mock_targets(integrations: Path | str) -> list[Target]:
+    """The platform mock and one fixture mock per integration with fixtures."""
+    targets = [platform_mock_target()]
+    for path in fixture_files(integrations):
+        fixtures = load_fixture_file(path)
+        host = urlsplit(fixtures.base_url or "").hostname or ""
+        name = f"{path.parent.name} mock"
+        contract = contract_for_host(host)
+        if contract is None:
+            reason = f"no contract names the host {host or '(none)'!r} of {path}"
+            targets.append(
+                Target(name, load_contract("integrations-v1"), skip_reason=reason)
+            )
+            continue
+        targets.append(fixture_mock_target(name, contract, fixtures))
+    return targets
+
+
+def live_targets(
+    integrations: Path | str,
+    settings: HarnessSettings | None = None,
+    *,
+    allow_writes: bool = False,
+) -> list[Target]:
+    """The real servers: read-only unless `allow_writes` (platform only)."""
+    chosen = settings or HarnessSettings()
+    targets = [_live_platform(chosen, allow_writes)]
+    seen: set[str] = set()
+    for path in fixture_files(integrations):
+        base_url = load_fixture_file(path).base_url or ""
+        host = urlsplit(base_url).hostname or ""
+        contract = contract_for_host(host)
+        if contract is None or host in seen:
+            continue
+        seen.add(host)
+        target = Target(f"{host} (live)", contract, base_url=base_url, read_only=True)
+        targets.append(_with_reachability(target))
+    return targets
+
+
+def _live_platform(settings: HarnessSettings, allow_writes: bool) -> Target:
+    contract = load_contract("integrations-v1")
+    name = "platform (live)"
+    if settings.cognigy_tenant_url is None:
+        return Target(name, contract, skip_reason="COGNIGY_TENANT_URL is not set")
+    if not settings.cognigy_client_id or settings.cognigy_client_secret is None:
+        reason = "COGNIGY_CLIENT_ID / COGNIGY_CLIENT_SECRET are not set"
+        return Target(name, contract, skip_reason=reason)
+    base_url = str(settings.cognigy_tenant_url).rstrip("/")
+    secret = settings.cognigy_client_secret
+
+    async def bearer() -> dict[str, str]:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": settings.cognigy_client_id or "",
+            "client_secret": secret.get_secret_value(),
+            "scope": settings.cognigy_scopes,
+        }
+        async with httpx.AsyncClient(base_url=base_url, timeout=10.0) as client:
+            response = await client.post(TOKEN_PATH, data=form)
+            response.raise_for_status()
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    target = Target(
+        name,
+        contract,
+        base_url=base_url,
+        headers=bearer,
+        read_only=not allow_writes,
+    )
+    return _with_reachability(target)
+
+
+def _with_reachability(target: Target) -> Target:
+    """The target, or a copy saying why it was skipped when nothing answers."""
+    try:
+        httpx.head(target.base_url, timeout=REACHABLE_TIMEOUT)
+    except httpx.HTTPError as exc:
+        reason = f"{target.base_url} is not reachable ({type(exc).__name__})"
+        return Target(target.name, target.contract, skip_reason=reason)
+    return target

@@ -1,0 +1,81 @@
+"""`cognigy-harness contract`: mocks, live skips, loopback live, JUnit XML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from contracts.provider import RunOptions, run_contract_checks
+from contracts.targets import live_targets
+from harness.cli import main
+from harness.settings import HarnessSettings
+from mocks.cognigy import CognigyMock
+from mocks.transport import BackgroundServer
+from tests.conftest import INTEGRATIONS
+
+pytestmark = pytest.mark.contract
+
+
+def test_contract_command_checks_mocks_and_fixtures_and_writes_junit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = tmp_path / "contract.xml"
+    code = main(
+        [
+            "contract",
+            "--integrations",
+            str(INTEGRATIONS),
+            "--max-examples",
+            "3",
+            "--junit",
+            str(report),
+        ]
+    )
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PASSED platform mock (integrations-v1)" in out
+    assert "DRIFT" in out
+    suites = ET.parse(report).getroot()  # noqa: S314 - our own report
+    names = [suite.get("name") for suite in suites]
+    assert "fixture drift" in names
+    assert all(suite.get("failures") == "0" for suite in suites)
+
+
+def test_live_without_configuration_skips_every_target_with_a_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["contract", "--live", "--integrations", str(INTEGRATIONS)])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "SKIP platform (live): COGNIGY_TENANT_URL is not set" in out
+    # No internet here: the real external services are unreachable.
+    assert "SKIP api.open-meteo.com (live)" in out
+    assert "not reachable" in out
+
+
+def test_live_runs_read_only_against_a_reachable_loopback_tenant() -> None:
+    mock = CognigyMock()
+    with BackgroundServer(mock) as server:
+        settings = HarnessSettings(
+            cognigy_tenant_url=server.base_url,
+            cognigy_client_id=mock.client_id,
+            cognigy_client_secret=mock.client_secret,
+        )
+        [platform, *_] = live_targets(INTEGRATIONS, settings)
+
+        run = run_contract_checks([platform], RunOptions(max_examples=3))
+
+    assert not platform.skip_reason
+    assert run.ok, [str(f) for f in run.targets[0].failures]
+    methods = {entry.method for entry in mock.journal.entries}
+    assert methods <= {"GET", "POST", "HEAD"}
+    assert not mock.integrations  # read-only: nothing was created
+
+
+def test_allow_writes_needs_live(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["contract", "--allow-writes"]) == 2
+    assert "--live" in capsys.readouterr().out
