@@ -38,5 +38,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Executions/s of the pipeline next to a raw pooled client and a client per
+# call, on one loopback mock; then RSS over 20,000 in-process executions.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_execute.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

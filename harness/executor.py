@@ -109,8 +109,11 @@ def pooled_client(settings: HarnessSettings) -> httpx.AsyncClient:
         max_connections=settings.max_connections,
         max_keepalive_connections=settings.max_connections,
     )
+    verify = settings.tls_verify
+    if not verify:
+        logger.warning("TLS verification is OFF (settings.tls_verify)")
     if settings.http_transport == "httpx":
-        return httpx.AsyncClient(limits=limits)
+        return httpx.AsyncClient(limits=limits, verify=verify)
     try:
         from httpx_aiohttp import AiohttpTransport
     except ImportError:
@@ -118,7 +121,8 @@ def pooled_client(settings: HarnessSettings) -> httpx.AsyncClient:
             "http_transport 'aiohttp' needs httpx-aiohttp: "
             "pip install 'cognigy-harness[load]'"
         ) from None
-    return httpx.AsyncClient(transport=AiohttpTransport(limits=limits))
+    transport = AiohttpTransport(limits=limits, verify=verify)
+    return httpx.AsyncClient(transport=transport)
 
 
 def apply_host_override(url: str, overrides: Mapping[str, str]) -> str:
