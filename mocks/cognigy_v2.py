@@ -130,15 +130,7 @@ class CognigyAiMock(MockApp):
         self.node_timeout_cap_ms = node_timeout_cap_ms
         self.rate_limit = rate_limit
         self.clock = clock
-        self.tokens: dict[str, float] = {}
-        self.token_requests = 0
-        self.projects: dict[str, dict[str, Any]] = {}
-        self.flows: dict[str, dict[str, Any]] = {}
-        self.charts: dict[str, list[dict[str, Any]]] = {}
-        self.connections: dict[str, dict[str, Any]] = {}
-        self.audit_events: list[dict[str, Any]] = []
-        self.project_id = self.add_project("Demo project")
-        self.flow_id = self.add_flow(self.project_id, "Main")
+        self.reset()
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = [
             ("GET", re.compile(r"/projects"), self._list_projects),
             ("GET", re.compile(r"/flows"), self._list_flows),
@@ -172,6 +164,19 @@ class CognigyAiMock(MockApp):
         ]
 
     # State a test or the demo sets up.
+
+    def reset(self) -> None:
+        """Forget everything: one project with one flow, as on a new tenant."""
+        self.tokens: dict[str, float] = {}
+        self.token_requests = 0
+        self.projects: dict[str, dict[str, Any]] = {}
+        self.flows: dict[str, dict[str, Any]] = {}
+        self.charts: dict[str, list[dict[str, Any]]] = {}
+        self.connections: dict[str, dict[str, Any]] = {}
+        self.audit_events: list[dict[str, Any]] = []
+        self.journal.clear()
+        self.project_id = self.add_project("Demo project")
+        self.flow_id = self.add_flow(self.project_id, "Main")
 
     def now(self) -> int:
         return int(time.time())
@@ -312,11 +317,15 @@ class CognigyAiMock(MockApp):
                 "previousCursor": previous,
             }
             return json_response(200, body)
+        # A link keeps the query (limit, sort, filter) and swaps the position.
+        here = request.url.remove_query_params(["next", "previous", "skip"])
         links = {"self": {"href": str(request.url)}}
         if next_cursor:
-            links["next"] = {"href": f"{request.url.path}?next={next_cursor}"}
+            links["next"] = {"href": str(here.include_query_params(next=next_cursor))}
         if previous:
-            links["previous"] = {"href": f"{request.url.path}?previous={previous}"}
+            links["previous"] = {
+                "href": str(here.include_query_params(previous=previous))
+            }
         hal = {"_embedded": {name: page}, "_links": links, "total": len(items)}
         return _hal_response(200, hal)
 

@@ -58,6 +58,11 @@ def run_serve(args: argparse.Namespace) -> int:
     base = f"http://{args.host}:{args.port}"
     settings = environment.port_settings(base)
     print(f"cognigy platform mock: {settings.cognigy_tenant_url}", flush=True)
+    print(
+        f"cognigy.ai v2 mock:    {settings.cognigy_api_url} (project "
+        f"{settings.cognigy_project_id}, flow {settings.cognigy_flow_id})",
+        flush=True,
+    )
     for host, url in settings.host_overrides.items():
         print(f"external mock for {host}: {url}", flush=True)
     print(f"webhook receiver mock: {settings.webhook_url}", flush=True)

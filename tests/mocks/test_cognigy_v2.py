@@ -77,6 +77,23 @@ async def test_lists_page_with_cursors_both_ways(
     assert first["total"] == second["total"] == 4
 
 
+async def test_hal_links_page_on_with_the_same_query(
+    api: httpx.AsyncClient, mock: CognigyAiMock
+) -> None:
+    for name in ("b", "c", "a"):
+        mock.add_project(name)
+    key = {"X-API-Key": DEMO_API_KEY}
+
+    first = (await api.get("/projects?limit=3&sort=name:desc", headers=key)).json()
+    second = (await api.get(first["_links"]["next"]["href"], headers=key)).json()
+
+    names = [p["name"] for p in first["_embedded"]["projects"]]
+    assert names == ["c", "b", "a"]
+    assert [p["name"] for p in second["_embedded"]["projects"]] == ["Demo project"]
+    assert "previous" in second["_links"]
+    assert "next" not in second["_links"]
+
+
 @pytest.mark.parametrize("query", ["limit=101", "limit=0", "sort=name:up", "next=%%"])
 async def test_a_bad_list_query_is_an_rfc7807_invalid_argument(
     api: httpx.AsyncClient, query: str
