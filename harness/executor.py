@@ -34,7 +34,7 @@ from harness.errors import (
     UpstreamStatusError,
 )
 from harness.mapping import RequestSpec, build_request, join_path
-from harness.models import AuthType, IntegrationConfig
+from harness.models import AuthType, IntegrationConfig, header_problem
 from harness.retry import (
     NOT_ACTED_STATUSES,
     RETRYABLE_STATUSES,
@@ -162,6 +162,13 @@ def credential_headers(
             "needs it; nothing was sent"
         )
     value = secret.get_secret_value()
+    # h11 would refuse a line break or a non-ASCII character with an error that
+    # quotes the whole header, secret included: refuse it here without quoting.
+    if config.auth_type is not AuthType.BASIC and header_problem("x", value):
+        raise SecretMissingError(
+            f"{config.secret_env} holds a character a header cannot carry (CR, "
+            "LF, NUL, non-ASCII, or whitespace at either end); nothing was sent"
+        )
     if config.auth_type is AuthType.BEARER:
         return {config.auth_header_name: f"Bearer {value}"}
     if config.auth_type is AuthType.API_KEY:

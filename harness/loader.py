@@ -162,14 +162,51 @@ def _problems(file: Path, error: ValidationError) -> list[FieldProblem]:
     return problems
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key written twice in one mapping.
+
+    PyYAML keeps the last value of a repeated key without a word: half of
+    what a person wrote would be silently lost.
+    """
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, list | dict):
+                continue  # unhashable: the base loader refuses it with its own error
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"found the key {key!r} twice",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file, turning syntax errors into a clear DefinitionError."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        # S506: the loader is a SafeLoader subclass, it builds no objects.
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506
     except OSError as exc:
         raise DefinitionError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(f"{path}: not UTF-8 text: {exc.reason}") from None
     except yaml.YAMLError as exc:
-        raise DefinitionError(f"{path}: invalid YAML: {exc}") from None
+        raise DefinitionError(f"{path}: invalid YAML: {_yaml_problem(exc)}") from None
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: where, then what."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or problem is None:
+        return " ".join(str(error).split())
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def load_definition(path: Path | str) -> IntegrationDefinition:

@@ -59,3 +59,37 @@ def test_one_bad_file_among_good_ones_fails_the_run(
     assert code == 1
     assert f"{bad}: config.method: " in out
     assert "1 of 2 valid" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (
+            b"name: abc\nname: abd\nbot_id: b\nconfig: {url: 'https://h.example/'}\n",
+            "invalid YAML: line 2, column 1: found the key 'name' twice",
+        ),
+        (
+            b"name: abc\nbot_id: b\nconfig: {url: 'https://h.example/', url: x}\n",
+            "found the key 'url' twice",
+        ),
+        (b"name: [unclosed\n", "invalid YAML: line 2, column 1: expected ','"),
+        (b"\xff\xfe", "not UTF-8 text"),
+    ],
+)
+def test_files_that_do_not_parse_are_refused_on_one_line(
+    content: bytes, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "integration.yaml"
+    file.write_bytes(content)
+    code, out = validate(capsys, file)
+    assert code == 1
+    assert out.splitlines()[0].startswith(f"{file}: ")
+    assert reason in out.splitlines()[0]
+
+
+def test_a_missing_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = validate(capsys, tmp_path / "nowhere")
+    assert code == 1
+    assert "cannot read" in out
