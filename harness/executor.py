@@ -306,6 +306,7 @@ class Executor:
             wait=wait,
             retry=lambda state: _retry_allowed(state, call, wait),
             sleep=self.sleep,
+            before_sleep=lambda state: _log_retry(state, call),
             # The caller gets the last real error, never a tenacity RetryError.
             reraise=True,
         )
@@ -519,6 +520,18 @@ def _retry_allowed(state: RetryCallState, call: _Call, wait: RetryWait) -> bool:
     if reason is not None and state.attempt_number < call.config.retry.attempts:
         _annotate(error, f"not retried: {reason}")
     return reason is None
+
+
+def _log_retry(state: RetryCallState, call: _Call) -> None:
+    wait = state.next_action.sleep if state.next_action else 0.0
+    logger.info(
+        "%s: attempt %d of %d failed (%s), retrying in %.2f s",
+        call.what,
+        state.attempt_number,
+        call.config.retry.attempts,
+        call.attempts[-1].outcome if call.attempts else "?",
+        wait,
+    )
 
 
 def _annotate(error: BaseException, note: str) -> None:

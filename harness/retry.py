@@ -12,8 +12,8 @@ when the definition turns on an Idempotency-Key.
 
 from __future__ import annotations
 
-import math
 import random
+import re
 import time
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -33,6 +33,8 @@ RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # These are also the statuses whose Retry-After is honoured.
 NOT_ACTED_STATUSES = frozenset({429, 503})
 NON_IDEMPOTENT = frozenset({Method.POST, Method.PATCH})
+# delta-seconds are ASCII digits; a decimal fraction is tolerated.
+_DELTA_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -46,25 +48,19 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if value is None:
         return None
     value = value.strip()
-    if value[:1].isdigit():
-        return _delta_seconds(value)
+    if _DELTA_SECONDS.fullmatch(value):
+        return float(value)
     try:
         when = parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            # asctime dates carry no zone; HTTP-dates are always GMT.
+            when = when.replace(tzinfo=UTC)
+        moment = when.timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
+        # email.utils raises any of these, depending on how the date is wrong.
         return None
-    if when.tzinfo is None:
-        # asctime dates carry no zone; HTTP-dates are always GMT.
-        when = when.replace(tzinfo=UTC)
     current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
-def _delta_seconds(value: str) -> float | None:
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if math.isfinite(seconds) else None
+    return max(0.0, moment - current)
 
 
 class RetryableStatusError(UpstreamStatusError):

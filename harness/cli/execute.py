@@ -124,7 +124,11 @@ def _execute(
                 [integration], settings, fault_plan=fault_plan
             )
             stack.enter_context(environment.in_process())
-            settings = environment.settings
+            # The embedded mocks intercept httpx's own transport (respx's
+            # default mocker), whatever HTTP_TRANSPORT says.
+            settings = environment.settings.model_copy(
+                update={"http_transport": "httpx"}
+            )
         report, metrics = asyncio.run(_run_once(settings, integration, payload))
 
     if args.json:

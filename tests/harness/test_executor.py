@@ -740,3 +740,18 @@ async def test_the_aiohttp_transport_is_intercepted_by_respx_using_httpx() -> No
     assert result.ok
     assert result.body == {"data": {"result": 1}}
     assert route.call_count == 2
+
+
+async def test_one_info_line_per_attempt_and_per_retry_without_secrets(
+    executor: Executor,
+    router: respx.MockRouter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    router.post(URL).mock(side_effect=[httpx.Response(503), OK])
+    with caplog.at_level("INFO", logger="harness.executor"):
+        await executor.execute(config(**no_jitter()), bot_context({}))
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith(f"POST {URL} -> 503 (attempt 1")
+    assert lines[1] == f"POST {URL}: attempt 1 of 3 failed (503), retrying in 2.00 s"
+    assert lines[2].startswith(f"POST {URL} -> 200 (attempt 2")
+    assert KEY not in caplog.text

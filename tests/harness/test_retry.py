@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from email.utils import formatdate
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from harness.errors import (
     DeadlineExceededError,
@@ -175,3 +178,23 @@ def test_jitter_adds_at_most_a_quarter_and_never_passes_the_maximum() -> None:
         assert min(drawn) >= base
         assert max(drawn) <= min(base * 1.25, 10.0)
     assert len({wait.backoff(1) for _ in range(20)}) > 1, "jitter spreads callers"
+
+
+@given(st.text())
+@example("9" * 400)
+@example("Sun, 06 Nov 0000 08:49:37 GMT")
+def test_parse_retry_after_never_raises(value: str) -> None:
+    seconds = parse_retry_after(value, now=NOW)
+    assert seconds is None or seconds >= 0
+
+
+@given(st.integers(min_value=0, max_value=10**6))
+def test_every_http_date_form_gives_the_same_wait(ahead: int) -> None:
+    moment = time.gmtime(NOW + ahead)
+    forms = (
+        formatdate(NOW + ahead, usegmt=True),
+        time.strftime("%A, %d-%b-%y %H:%M:%S GMT", moment),
+        # asctime pads the day with a space: "Sun Nov  6 08:49:37 1994".
+        time.strftime(f"%a %b {moment.tm_mday:2d} %H:%M:%S %Y", moment),
+    )
+    assert [parse_retry_after(form, now=NOW) for form in forms] == [ahead] * 3

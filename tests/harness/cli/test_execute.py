@@ -225,3 +225,12 @@ def test_a_bad_spec_is_refused_before_anything_runs(
     assert code == 2
     assert "teapot" in capsys.readouterr().err
     assert not audit.exists()
+
+
+def test_the_embedded_mocks_work_whatever_the_transport_setting(
+    run_fault: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_TRANSPORT", "aiohttp")
+    run = run_fault("503")
+    assert run.code == 0
+    assert run.outcomes == [503, 200]
