@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from harness.audit import AuditLog
 from harness.errors import DefinitionError
@@ -38,6 +39,7 @@ from harness.pipeline import SUCCESS, ExecutionReport, Pipeline, bot_context
 from harness.settings import HarnessSettings
 
 if TYPE_CHECKING:
+    from mocks.environment import MockEnvironment
     from mocks.faults import FaultPlan
 
 logger = logging.getLogger(__name__)
@@ -284,14 +286,20 @@ async def execute_on_mocks(
     payload: Any,
     context: GateContext,
     fault_plan: FaultPlan | None = None,
+    prepare: Callable[[MockEnvironment], object] | None = None,
 ) -> ExecutionReport:
-    """One execution through the pipeline against fresh in-process mocks."""
+    """One execution through the pipeline against fresh in-process mocks.
+
+    `prepare` sees the mocks before the run (to guard them with contracts).
+    """
     # Imported here: running a real integration needs nothing from the mocks.
     from mocks.environment import MockEnvironment
 
     environment = MockEnvironment(
         [integration], context.settings, fault_plan=fault_plan
     )
+    if prepare is not None:
+        prepare(environment)
     with environment.in_process():
         async with Pipeline(
             environment.settings, audit_log=context.audit, sleep=_record_sleep
@@ -413,24 +421,74 @@ def scenario_mismatches(scenario: Scenario, report: ExecutionReport) -> list[str
 # ----------------------------------------------------- contracts and drift
 
 
-def _from_contracts(check: str) -> CheckFunc:
-    # The contract documents and their checks come with the contracts package;
-    # this version of it holds none, so the row says so instead of passing.
-    async def run(
-        integration: IntegrationDir, context: GateContext
-    ) -> list[CheckResult]:
-        reason = f"no {check} checks in the contracts package"
-        return [context.result(check, Outcome.SKIPPED, reason)]
+@register_check("contract", "each sample's requests held to the APIs' contracts")
+async def check_contract(
+    integration: IntegrationDir, context: GateContext
+) -> list[CheckResult]:
+    """Consumer side: run the samples with every mock guarding its contract."""
+    from contracts.guard import EnvironmentGuards, guard_environment
 
-    return run
+    if not integration.samples:
+        return [context.result("contract", Outcome.SKIPPED, "no sample to send")]
+    started = time.monotonic()
+    runs: list[EnvironmentGuards] = []
+    for sample in integration.samples:
+        await execute_on_mocks(
+            integration,
+            sample.payload,
+            context,
+            prepare=lambda env: runs.append(guard_environment(env)),
+        )
+    elapsed = time.monotonic() - started
+
+    violations = [str(v) for run in runs for v in run.violations()]
+    if violations:
+        reason = f"{_plural(len(violations), 'request')} broke a contract: "
+        details = "\n".join(violations)
+        return [
+            context.result(
+                "contract", Outcome.FAILED, reason + violations[0], details, elapsed
+            )
+        ]
+    held = sorted(
+        {g.contract.name for run in runs for g in run.guards.values() if g.checked}
+    )
+    checked = sum(g.checked for run in runs for g in run.guards.values())
+    summary = f"{_plural(checked, 'request')} held to {', '.join(held) or 'none'}"
+    host = urlsplit(integration.definition.config.url).hostname or ""
+    if host in runs[0].unguarded:
+        # Without the service's contract half the traffic went unchecked.
+        reason = f"no contract names {host}; {summary}"
+        return [context.result("contract", Outcome.SKIPPED, reason, "", elapsed)]
+    return [context.result("contract", Outcome.PASSED, summary, "", elapsed)]
 
 
-register_check("contract", "requests and fixtures against the service's contract")(
-    _from_contracts("contract")
-)
-register_check("fixture-drift", "recorded fixtures against the service's contract")(
-    _from_contracts("fixture-drift")
-)
+@register_check("fixture-drift", "recorded responses held to the service's contract")
+async def check_fixture_drift(
+    integration: IntegrationDir, context: GateContext
+) -> list[CheckResult]:
+    from contracts.drift import check_integration_drift
+    from contracts.errors import ContractError
+
+    if not integration.fixtures_path.exists():
+        reason = f"no {integration.fixtures_path.name}"
+        return [context.result("fixture-drift", Outcome.SKIPPED, reason)]
+    try:
+        report = check_integration_drift(integration.root)
+    except ContractError as exc:
+        return [context.result("fixture-drift", Outcome.SKIPPED, str(exc))]
+
+    if not report.ok:
+        findings = [str(finding) for finding in report.findings]
+        reason = f"{_plural(len(findings), 'finding')}: {findings[0]}"
+        details = "\n".join(findings)
+        return [context.result("fixture-drift", Outcome.FAILED, reason, details)]
+    checked = _plural(report.interactions, "recorded response")
+    reason = f"{checked} checked against {report.contract}: no drift"
+    if report.tolerated:
+        reason += f" ({len(report.tolerated)} tolerated by a documented overlay)"
+    details = "\n".join(str(finding) for finding in report.tolerated)
+    return [context.result("fixture-drift", Outcome.PASSED, reason, details)]
 
 
 # ------------------------------------------------------------------- load

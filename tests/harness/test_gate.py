@@ -68,7 +68,9 @@ async def test_the_examples_pass_every_check() -> None:
     scenario = result_of(report, "scenario:upstream-503-twice-then-success")
     assert scenario.reason == "SUCCESS after 3 attempts"
     skipped = {r.check for r in report.results if r.outcome is Outcome.SKIPPED}
-    assert skipped == {"contract", "fixture-drift", "load"}
+    assert skipped == {"load"}
+    drift = [r for r in report.results if r.check == "fixture-drift"]
+    assert all(r.reason.endswith("no drift") for r in drift)
 
 
 def test_gate_cli_exits_0_and_writes_one_junit_case_per_check(
@@ -190,6 +192,41 @@ async def test_a_scenario_naming_a_missing_sample_is_a_validation_failure(
     assert "no-such-sample" in failure.reason
     skipped = [r for r in report.results if r.outcome is Outcome.SKIPPED]
     assert len(skipped) == len(registered_checks())
+
+
+async def test_a_request_that_breaks_the_contract_fails_the_contract_check(
+    tmp_path: Path,
+) -> None:
+    root = copy_example(tmp_path)
+    payload = root / "samples" / "balance.payload.json"
+    payload.write_text(json.dumps({"user_id": 42, "query": "account_balance"}))
+
+    report = await run_gate([root], SKIP_LOAD)
+
+    # Only the contract check guards the mocks; the plain sample run passes.
+    [contract] = report.failures
+    assert contract.check == "contract"
+    assert contract.reason.startswith("1 request broke a contract: account-balance")
+    assert "user_id" in contract.details
+
+
+async def test_a_recorded_response_off_its_contract_fails_fixture_drift(
+    tmp_path: Path,
+) -> None:
+    root = copy_example(tmp_path)
+
+    def drift(data: Any) -> None:
+        # The recorded 400 answer no longer has the documented error shape.
+        data["interactions"][2]["response"]["body"] = {"error": 123}
+
+    edit_yaml(root / "fixtures.yaml", drift)
+
+    report = await run_gate([root], SKIP_LOAD)
+
+    [failure] = report.failures
+    assert failure.check == "fixture-drift"
+    assert "unsupported-query" in failure.reason
+    assert "fixtures.yaml" in failure.details
 
 
 async def test_load_thresholds_that_cannot_be_met_fail_the_load_check(

@@ -8,7 +8,7 @@ import pytest
 
 from harness.cli import main
 from harness.cli.new import template_root
-from harness.gate import GateOptions, run_gate
+from harness.gate import GateOptions, Outcome, run_gate
 from harness.loader import load_integration
 
 
@@ -26,6 +26,10 @@ async def test_a_new_integration_passes_the_gate(
     assert "{{" not in (target / "fixtures.yaml").read_text()
     report = await run_gate([target], GateOptions(skip_load=True))
     assert report.passed
+    # No contract describes the placeholder service: said, not passed.
+    contract = next(r for r in report.results if r.check == "contract")
+    assert contract.outcome is Outcome.SKIPPED
+    assert contract.reason.startswith("no contract names api.example.com")
     assert {r.check for r in report.results} >= {
         "validate",
         "sample:example",

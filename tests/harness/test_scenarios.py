@@ -75,8 +75,8 @@ def test_the_examples_load_their_scenarios() -> None:
                 "faults": {"rules": [{"sequence": [{"kind": "nonsense"}]}]},
                 "expect": {"status": "SUCCESS"},
             },
-            "scenarios.0",
-            "faults.rules.0.sequence.0.kind",
+            "scenarios.0.faults.rules.0.sequence.0.kind",
+            "Input should be 'status'",
         ),
         (
             {"name": "x", "sample": "nope", "expect": {"status": "SUCCESS"}},
