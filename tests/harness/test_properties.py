@@ -8,6 +8,7 @@ explicit `@example`.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import h11
 import httpx
@@ -17,9 +18,10 @@ from hypothesis import example, find, given, reject
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from harness.errors import ExtractionError, TransformError
-from harness.mapping import canonical_url, join_path
+from harness.errors import ExtractionError, HarnessError, TransformError
+from harness.mapping import build_request, canonical_url, join_path
 from harness.models import (
+    IntegrationConfig,
     IntegrationDefinition,
     NormalizeMode,
     header_problem,
@@ -155,6 +157,7 @@ configs = st.fixed_dictionaries(
         "timeout_seconds": mixed(st.integers(-1, 130) | st.floats(0, 130)),
         "deadline_seconds": mixed(st.none() | st.floats(0, 700)),
         "idempotency_key": mixed(st.booleans()),
+        "max_redirects": mixed(st.integers(-1, 11)),
         "retry": mixed(
             st.fixed_dictionaries({}, optional={"attempts": st.integers(0, 11)})
         ),
@@ -170,6 +173,11 @@ definitions = st.fixed_dictionaries(
         "description": mixed(st.text(max_size=10)),
         "status": mixed(st.sampled_from(["ACTIVE", "INACTIVE", "active"])),
         "thresholds": mixed(st.fixed_dictionaries({}, optional={"p95_ms": scalars})),
+        "cognigy_ai": mixed(
+            st.fixed_dictionaries(
+                {}, optional={"project_id": st.sampled_from(["a" * 24, "x"])}
+            )
+        ),
     },
 )
 # Definitions that are valid by construction, for the round-trip property.
@@ -208,9 +216,15 @@ valid_definitions = st.fixed_dictionaries(
                     },
                 ),
                 "timeout_seconds": st.floats(1, 120) | st.integers(1, 120),
+                "max_redirects": st.integers(0, 10),
             },
         ),
         "description": st.text(max_size=30),
+    },
+    optional={
+        "cognigy_ai": st.fixed_dictionaries(
+            {}, optional={"flow_id": st.from_regex(r"[0-9a-f]{24}", fullmatch=True)}
+        ),
     },
 )
 
@@ -452,3 +466,50 @@ def test_the_definition_strategy_reaches_accepted_definitions() -> None:
 
     found = find(definitions, accepted)
     assert IntegrationDefinition.model_validate(found).config.url
+
+
+MAPPED = {
+    "url": "https://api.example.com/users/{id}",
+    "request_mapping": {
+        "path": {"id": {"$input": "bot.payload.id"}},
+        "query": {"q": {"$input": "bot.payload.q"}, "n": 1},
+        "headers": {"X-Q": {"$input": "bot.payload.h"}},
+    },
+}
+POSTED = IntegrationConfig.model_validate(
+    MAPPED
+    | {
+        "request_mapping": MAPPED["request_mapping"]
+        | {"body": {"$input": "bot.payload", "transform": "json_merge", "src": 1}}
+    }
+)
+FETCHED = IntegrationConfig.model_validate(MAPPED | {"method": "GET"})
+payloads = anything | st.dictionaries(
+    st.sampled_from(["id", "q", "h", "src"]), anything, min_size=1
+)
+
+
+@given(payloads, st.sampled_from([POSTED, FETCHED]))
+@example({"id": "+49 30/1"}, POSTED)
+@example({"id": 1, "h": "a\nb"}, POSTED)
+def test_request_mapping_is_total_over_bot_payloads(
+    payload: Any, config: IntegrationConfig
+) -> None:
+    try:
+        spec = build_request(config, {"bot": {"payload": payload}})
+    except HarnessError:
+        return
+
+    # The path value fills exactly one segment, and decodes back to its text.
+    value = payload["id"]
+    segment = spec.url.removeprefix("https://api.example.com/users/")
+    assert "/" not in segment
+    if isinstance(value, bool):
+        assert unquote(segment) == ("true" if value else "false")
+    else:
+        assert unquote(segment) == str(value)
+    if config is FETCHED:
+        assert spec.has_body is False
+        assert spec.json_body is None
+    else:
+        assert spec.json_body == {"src": 1} | payload
