@@ -51,9 +51,14 @@ class RateLimit:
         """`N/SECONDS`, e.g. `100/60`."""
         count, _, window = spec.partition("/")
         try:
-            return cls(int(count), float(window or "1"))
+            limit = cls(int(count), float(window or "1"))
         except ValueError:
-            raise ValueError(f"rate limit {spec!r} is not N/SECONDS") from None
+            limit = None
+        if limit is None or limit.requests < 1 or limit.window_seconds <= 0:
+            raise ValueError(
+                f"rate limit {spec!r} is not N/SECONDS with N >= 1 and SECONDS > 0"
+            )
+        return limit
 
     def retry_after(self, now: float) -> float | None:
         """None when the request may pass, else the seconds until it could."""

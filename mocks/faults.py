@@ -235,3 +235,22 @@ def parse_fault_spec(spec: str) -> FaultPlan:
     """`503,429:retry-after=1,timeout` as a plan with one sequence rule."""
     faults = [parse_fault(item) for item in spec.split(",") if item.strip()]
     return FaultPlan(rules=[FaultRule(sequence=faults)])
+
+
+def build_fault_plan(
+    spec: str | None = None, path: Path | str | None = None
+) -> FaultPlan | None:
+    """The plan of `--fault-plan FILE` and `--fault SPEC` together, or None.
+
+    The file's rules come first; the shorthand's sequence rule follows.
+
+    Raises:
+        FaultPlanError: the file cannot be read or does not validate.
+        FaultSpecError: the shorthand does not parse.
+    """
+    if spec is None and path is None:
+        return None
+    plan = load_fault_plan(path) if path is not None else FaultPlan()
+    if spec:
+        plan.rules.extend(parse_fault_spec(spec).rules)
+    return plan

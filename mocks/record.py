@@ -36,6 +36,7 @@ import respx
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mocks.base import json_response
 from mocks.external import ExternalMock, replay, request_info
 from mocks.faults import FaultPlan
 from mocks.fixtures import (
@@ -82,8 +83,8 @@ class RecordMode(StrEnum):
     ALL = "all"
 
 
-class RecordingError(RuntimeError):
-    """The upstream could not be reached while recording."""
+#: The status a recorder answers when the upstream cannot be reached.
+UPSTREAM_UNREACHABLE = 502
 
 
 class Recorder(ExternalMock):
@@ -127,6 +128,8 @@ class Recorder(ExternalMock):
             self.mode is RecordMode.ONCE and not existed
         )
         self.recorded: list[Interaction] = []
+        # Requests that could not be recorded: the upstream was unreachable.
+        self.errors: list[str] = []
         self._client = client
         self._own_client = client is None
 
@@ -146,7 +149,19 @@ class Recorder(ExternalMock):
 
     async def _record(self, request: Request, body: bytes) -> Response:
         """Pass the request upstream, keep it scrubbed, answer with what came."""
-        upstream = await self._forward(request, body)
+        try:
+            upstream = await self._forward(request, body)
+        except httpx.HTTPError as exc:
+            message = (
+                f"recording {request.method} {request.url.path}: "
+                f"{type(exc).__name__} reaching {self.upstream}"
+            )
+            self.errors.append(message)
+            logger.warning("%s", message)
+            return json_response(
+                UPSTREAM_UNREACHABLE,
+                {"error": "upstream_unreachable", "message": message},
+            )
         interaction = self._scrubbed(request, body, upstream)
         self.fixtures.interactions.append(interaction)
         self.used.add(id(interaction))
@@ -172,13 +187,7 @@ class Recorder(ExternalMock):
             content=body,
             extensions={PASS_THROUGH: True},
         )
-        try:
-            return await self._client.send(outgoing)
-        except httpx.HTTPError as exc:
-            raise RecordingError(
-                f"recording {request.method} {request.url.path}: "
-                f"{type(exc).__name__} reaching {self.upstream}"
-            ) from None
+        return await self._client.send(outgoing)
 
     def _scrubbed(
         self, request: Request, body: bytes, upstream: httpx.Response

@@ -11,9 +11,19 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from harness.cli import audit, contract, execute, gate, mock, new, validate, webhook
+from harness.cli import (
+    audit,
+    contract,
+    execute,
+    gate,
+    mock,
+    new,
+    record,
+    validate,
+    webhook,
+)
 
-COMMANDS = (execute, validate, mock, audit, webhook, gate, new, contract)
+COMMANDS = (execute, validate, mock, record, audit, webhook, gate, new, contract)
 
 
 def build_parser() -> argparse.ArgumentParser:

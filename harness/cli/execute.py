@@ -14,7 +14,7 @@ from harness.errors import DefinitionError
 from harness.loader import IntegrationDir, load_integration
 from harness.pipeline import ExecutionReport, Pipeline, bot_context
 from harness.settings import HarnessSettings
-from mocks.faults import FAULT_SPEC_HELP, FaultSpecError, parse_fault_spec
+from mocks.faults import FAULT_SPEC_HELP, build_fault_plan
 
 #: The integration `demo` runs, shipped in the repository.
 DEMO_INTEGRATION = (
@@ -65,6 +65,12 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
         "see the grammar below or in the README)",
     )
     parser.add_argument(
+        "--fault-plan",
+        type=Path,
+        metavar="FILE",
+        help="a fault-plan file (mocks only; format in the README)",
+    )
+    parser.add_argument(
         "--audit-log", type=Path, metavar="FILE", help="the audit log to append to"
     )
     parser.add_argument(
@@ -95,8 +101,8 @@ def run_integration(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: payload {args.payload}: {exc}", file=sys.stderr)
         return 2
-    if args.fault and not args.mock:
-        print("error: --fault needs --mock", file=sys.stderr)
+    if (args.fault or args.fault_plan) and not args.mock:
+        print("error: --fault and --fault-plan need --mock", file=sys.stderr)
         return 2
     return _execute(args, integration, payload, mock=args.mock)
 
@@ -110,9 +116,9 @@ def _execute(
     if args.platform is not None:
         settings = settings.model_copy(update={"cognigy_platform": args.platform})
     try:
-        fault_plan = parse_fault_spec(args.fault) if args.fault else None
-    except FaultSpecError as exc:
-        print(f"error: --fault: {exc}", file=sys.stderr)
+        fault_plan = build_fault_plan(args.fault, args.fault_plan)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
 
     with ExitStack() as stack:

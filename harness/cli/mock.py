@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import socket
+import sys
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from harness.errors import DefinitionError
 from harness.loader import find_integrations, load_integration
 from harness.settings import HarnessSettings
 
@@ -22,7 +25,7 @@ def register(subparsers: Any) -> None:
         help="serve the platform, external and webhook mocks on loopback",
         description="Serve the mock Cognigy platform, the external services of "
         "the given integrations and the webhook receiver on one port, each "
-        "under its own path prefix.",
+        "under its own path prefix; prints one line per mock with its base URL.",
     )
     serve.add_argument(
         "integrations",
@@ -32,12 +35,31 @@ def register(subparsers: Any) -> None:
         help="integration directories to serve (default: ./integrations)",
     )
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--port", type=int, default=8080, help="0 picks a free port (printed)"
+    )
     serve.add_argument(
         "--fault", metavar="SPEC", help="fault sequence for the externals"
     )
     serve.add_argument(
+        "--fault-plan", type=Path, metavar="FILE", help="a fault-plan file"
+    )
+    serve.add_argument(
         "--rate-limit", metavar="N/SECONDS", help="platform rate limit, e.g. 100/60"
+    )
+    serve.add_argument(
+        "--token-expires-in",
+        type=int,
+        default=3600,
+        metavar="SECONDS",
+        help="lifetime of the platform's tokens (default 3600)",
+    )
+    serve.add_argument(
+        "--foreign-bot",
+        action="append",
+        default=[],
+        metavar="BOT_ID",
+        help="a bot of another workspace: registering for it gets 403 (repeatable)",
     )
     serve.set_defaults(handler=run_serve)
 
@@ -45,28 +67,67 @@ def register(subparsers: Any) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     from mocks.cognigy import RateLimit
     from mocks.environment import MockEnvironment
-    from mocks.faults import parse_fault_spec
+    from mocks.faults import build_fault_plan
+    from mocks.transport import quiet_injected_resets
 
-    paths = args.integrations or [DEFAULT_INTEGRATIONS]
-    integrations = [load_integration(p) for p in find_integrations(paths)]
-    environment = MockEnvironment(
-        integrations,
-        HarnessSettings(),
-        fault_plan=parse_fault_spec(args.fault) if args.fault else None,
-        rate_limit=RateLimit.parse(args.rate_limit) if args.rate_limit else None,
-    )
-    base = f"http://{args.host}:{args.port}"
-    settings = environment.port_settings(base)
-    print(f"cognigy platform mock: {settings.cognigy_tenant_url}", flush=True)
-    print(
-        f"cognigy.ai v2 mock:    {settings.cognigy_api_url} (project "
-        f"{settings.cognigy_project_id}, flow {settings.cognigy_flow_id})",
-        flush=True,
-    )
-    for host, url in settings.host_overrides.items():
-        print(f"external mock for {host}: {url}", flush=True)
-    print(f"webhook receiver mock: {settings.webhook_url}", flush=True)
-    uvicorn.run(
-        environment.asgi_app(), host=args.host, port=args.port, log_level="warning"
-    )
+    settings = HarnessSettings()
+    try:
+        paths = args.integrations or [DEFAULT_INTEGRATIONS]
+        integrations = [load_integration(p) for p in find_integrations(paths)]
+        environment = MockEnvironment(
+            integrations,
+            settings,
+            fault_plan=build_fault_plan(args.fault, args.fault_plan),
+            rate_limit=RateLimit.parse(args.rate_limit) if args.rate_limit else None,
+            foreign_bots=frozenset(args.foreign_bot),
+            expires_in=args.token_expires_in,
+        )
+    except DefinitionError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    # Bound here, so `--port 0` can print the port it got.
+    listener = socket.create_server((args.host, args.port))
+    quiet_injected_resets()
+    port = listener.getsockname()[1]
+    _print_mocks(environment, f"http://{args.host}:{port}", settings)
+    config = uvicorn.Config(environment.asgi_app(), log_level="warning")
+    uvicorn.Server(config).run(sockets=[listener])
+    _print_unused(environment)
     return 0
+
+
+def _print_mocks(environment: Any, base_url: str, settings: HarnessSettings) -> None:
+    """One line per mock with its base URL, then the credentials it accepts."""
+    served = environment.port_settings(base_url)
+    lines = [
+        f"cognigy platform mock (integrations-v1): {served.cognigy_tenant_url}",
+        f"cognigy.ai API mock (cognigy-ai-v2): {served.cognigy_api_url} "
+        f"(project {served.cognigy_project_id}, flow {served.cognigy_flow_id})",
+        *(
+            f"external mock for {host}: {url}"
+            for host, url in served.host_overrides.items()
+        ),
+        f"webhook receiver mock: {served.webhook_url}",
+    ]
+    if settings.cognigy_client_id and settings.cognigy_client_secret:
+        lines.append("client credentials: COGNIGY_CLIENT_ID / COGNIGY_CLIENT_SECRET")
+    else:
+        # The documented demo pair: not a secret, and the user needs it.
+        platform = environment.platform
+        lines.append(
+            f"client credentials: {platform.client_id} / {platform.client_secret} "
+            "(demo; set COGNIGY_CLIENT_ID / COGNIGY_CLIENT_SECRET to change)"
+        )
+    for line in lines:
+        print(line, flush=True)
+
+
+def _print_unused(environment: Any) -> None:
+    """Fixture hygiene, once the server stops: what no request used."""
+    for host, unused in environment.unused_fixtures().items():
+        names = ", ".join(i.label for i in unused)
+        print(f"unused fixtures for {host}: {names}", flush=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -15,10 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from harness.cli import main
 from mocks.fixtures import load_fixture_file
 from mocks.record import Recorder, RecordMode
 from mocks.scrub import Scrubber
 from mocks.transport import BackgroundServer
+from tests.conftest import INTEGRATIONS
 
 HOST = "api.recorded.test"
 URL = f"https://{HOST}"
@@ -66,7 +69,11 @@ async def token(request: Request) -> Response:
 async def data(request: Request) -> Response:
     body = await request.json()
     answer = {
-        "data": {"customer": {"email": EMAIL, "phone": PHONE}, "query": body},
+        "data": {
+            "customer": {"email": EMAIL, "phone": PHONE},
+            "query": body,
+            "result": {"balance": 12.5, "currency": "EUR"},
+        },
         # A careless server echoes the credential it was sent.
         "debug": f"called with key {request.headers.get('x-api-key')}",
     }
@@ -269,3 +276,32 @@ async def test_a_recorder_serves_on_a_port_too(
 def test_an_unknown_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="rewrite"):
         Recorder(tmp_path / "f.yaml", "https://x.test", "rewrite")
+
+
+def test_the_record_command_writes_a_scrubbed_fixture_file(
+    upstream: tuple[Upstream, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    app, base_url = upstream
+    integration = tmp_path / "account-balance"
+    shutil.copytree(INTEGRATIONS / "account-balance", integration)
+    (integration / "fixtures.yaml").unlink()
+    monkeypatch.setenv("EXTERNAL_API_KEY", API_KEY)
+    command = ["record", str(integration), "--upstream", base_url]
+    scrub = ["--scrub-json-path", "data.customer.email"]
+    scrub += ["--scrub-json-path", "data.customer.phone"]
+
+    recorded = main([*command, "--mode", "once", *scrub])
+    out = capsys.readouterr().out
+    hits = app.hits
+    replayed = main([*command, "--mode", "none"])
+
+    assert recorded == 0, out
+    assert "balance: SUCCESS" in out
+    assert "wrote 2 new interaction(s)" in out
+    written = (integration / "fixtures.yaml").read_text(encoding="utf-8")
+    assert [secret for secret in SECRETS if secret in written] == []
+    assert replayed == 0
+    assert app.hits == hits, "mode none replays from the file"
