@@ -28,7 +28,7 @@ from mocks.fixtures import (
     register_matcher,
 )
 from mocks.journal import Journal, JournalEntry
-from mocks.record import Recorder, RecordMode
+from mocks.record import Recorder, RecordingError, RecordMode
 from mocks.scrub import Scrubber
 from mocks.transport import BackgroundServer, asgi_side_effect
 from mocks.webhook import WebhookMock
@@ -52,6 +52,7 @@ __all__ = [
     "RateLimit",
     "RecordMode",
     "Recorder",
+    "RecordingError",
     "RequestInfo",
     "RequestMatch",
     "Scrubber",

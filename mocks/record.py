@@ -36,7 +36,6 @@ import respx
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mocks.base import json_response
 from mocks.external import ExternalMock, replay, request_info
 from mocks.faults import FaultPlan
 from mocks.fixtures import (
@@ -83,8 +82,12 @@ class RecordMode(StrEnum):
     ALL = "all"
 
 
-#: The status a recorder answers when the upstream cannot be reached.
-UPSTREAM_UNREACHABLE = 502
+class RecordingError(RuntimeError):
+    """The upstream could not be reached while recording.
+
+    Raised, not answered: a test that meant to record must fail, not go on
+    with an invented answer. On a port, the client sees the server's 500.
+    """
 
 
 class Recorder(ExternalMock):
@@ -157,11 +160,7 @@ class Recorder(ExternalMock):
                 f"{type(exc).__name__} reaching {self.upstream}"
             )
             self.errors.append(message)
-            logger.warning("%s", message)
-            return json_response(
-                UPSTREAM_UNREACHABLE,
-                {"error": "upstream_unreachable", "message": message},
-            )
+            raise RecordingError(message) from None
         interaction = self._scrubbed(request, body, upstream)
         self.fixtures.interactions.append(interaction)
         self.used.add(id(interaction))

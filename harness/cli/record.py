@@ -112,6 +112,7 @@ async def _record(
     scrubber: Any,
 ) -> int:
     from mocks.environment import MockEnvironment
+    from mocks.record import RecordingError
 
     settings = HarnessSettings()
     if args.audit_log is not None:
@@ -135,9 +136,13 @@ async def _record(
     with environment.in_process():
         async with Pipeline(environment.settings) as pipeline:
             for name, payload in payloads:
-                report = await pipeline.run(
-                    integration.definition, bot_context(payload)
-                )
+                context = bot_context(payload)
+                try:
+                    report = await pipeline.run(integration.definition, context)
+                except RecordingError:
+                    # Listed with the other errors in the summary.
+                    print(f"  {name}: not recorded", flush=True)
+                    continue
                 print(f"  {name}: {_outcome(report)}", flush=True)
     await environment.aclose()
     return _summary(environment)
