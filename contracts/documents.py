@@ -26,6 +26,7 @@ CONTRACTS_DIR = Path(__file__).resolve().parent
 #: The contracts this package ships, by name.
 CONTRACT_FILES = {
     "integrations-v1": CONTRACTS_DIR / "integrations-v1.openapi.yaml",
+    "cognigy-ai-v2": CONTRACTS_DIR / "cognigy-ai-v2.openapi.yaml",
     "account-balance": CONTRACTS_DIR / "external" / "account-balance.openapi.yaml",
     "open-meteo-forecast": CONTRACTS_DIR
     / "external"

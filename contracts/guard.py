@@ -28,8 +28,16 @@ from contracts.documents import (
     load_contract,
 )
 from contracts.errors import ContractViolation
+from harness.platform_v2 import TOKEN_PATH as COGNIGY_AI_TOKEN_PATH
 from mocks.base import MockApp, json_response
 from mocks.cognigy import TOKEN_PATH, oauth_error, problem
+from mocks.cognigy_v2 import (
+    INVALID,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    Problem,
+    problem_response,
+)
 from mocks.environment import MockEnvironment
 
 logger = logging.getLogger("contracts.guard")
@@ -295,6 +303,19 @@ def _platform_refusal(found: list[RequestViolation]) -> Response:
     return problem_refusal(found)
 
 
+def _cognigy_ai_refusal(found: list[RequestViolation]) -> Response:
+    # RFC 7807 with Cognigy.AI's code; the token endpoint answers RFC 6749.
+    reasons = "; ".join(f"{item.location}: {item.reason}" for item in found)
+    request_path = urlsplit(found[0].request.split(" ", 1)[1]).path
+    if request_path.rstrip("/") == COGNIGY_AI_TOKEN_PATH:
+        return oauth_error(400, "invalid_request", reasons)
+    status = refusal_status(found)
+    titles = {401: "Unauthorized", 404: "Not Found", 400: "Bad Request"}
+    codes = {401: UNAUTHORIZED, 404: NOT_FOUND, 400: INVALID}
+    problem = Problem(status, titles[status], reasons, codes[status])
+    return problem_response(problem, request_path)
+
+
 def _open_meteo_refusal(found: list[RequestViolation]) -> Response:
     reason = "; ".join(f"{item.location}: {item.reason}" for item in found)
     return json_response(refusal_status(found), {"error": True, "reason": reason})
@@ -309,6 +330,7 @@ def _error_message_refusal(found: list[RequestViolation]) -> Response:
 #: How each API refuses invalid data, in its own documented error format.
 REFUSALS: dict[str, Refusal] = {
     "account-balance": _error_message_refusal,
+    "cognigy-ai-v2": _cognigy_ai_refusal,
     "integrations-v1": _platform_refusal,
     "open-meteo-forecast": _open_meteo_refusal,
     "order-status": _error_message_refusal,
@@ -349,6 +371,7 @@ def guard_environment(environment: MockEnvironment) -> EnvironmentGuards:
     is not part of an OpenAPI contract here, and is listed in `unguarded`.
     """
     guards = {"platform": guard(environment.platform, load_contract("integrations-v1"))}
+    guards["cognigy-ai"] = guard(environment.cognigy_ai, load_contract("cognigy-ai-v2"))
     unguarded = ["webhook"]
     for host, mock in environment.externals.items():
         contract = contract_for_host(host)

@@ -32,6 +32,7 @@ from schemathesis.schemas import BaseSchema
 from contracts.documents import Contract, load_contract
 from contracts.guard import _coerce_parameter, guard
 from mocks.cognigy import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, TOKEN_PATH, CognigyMock
+from mocks.cognigy_v2 import CognigyAiMock
 from mocks.external import ExternalMock
 from mocks.fixtures import FixtureFile
 
@@ -374,6 +375,21 @@ def platform_mock_target(
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     return Target("platform mock", chosen, app=mock, headers=bearer)
+
+
+def cognigy_ai_mock_target(
+    app: CognigyAiMock | None = None, contract: Contract | None = None
+) -> Target:
+    """The Cognigy.AI v2.0 contract against a (guarded) v2 mock, API key auth."""
+    mock = app or CognigyAiMock()
+    chosen = contract or load_contract("cognigy-ai-v2")
+    guard(mock, chosen)
+
+    async def api_key() -> dict[str, str]:
+        # Without Accept: application/json the lists would come as HAL.
+        return {"X-API-Key": mock.api_key, "Accept": "application/json"}
+
+    return Target("cognigy.ai v2 mock", chosen, app=mock, headers=api_key)
 
 
 def fixture_mock_target(

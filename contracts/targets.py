@@ -17,6 +17,7 @@ import httpx
 from contracts.documents import contract_for_host, load_contract
 from contracts.provider import (
     Target,
+    cognigy_ai_mock_target,
     fixture_mock_target,
     platform_mock_target,
 )
@@ -34,7 +35,7 @@ def fixture_files(integrations: Path | str) -> list[Path]:
 
 def mock_targets(integrations: Path | str) -> list[Target]:
     """The platform mock and one fixture mock per integration with fixtures."""
-    targets = [platform_mock_target()]
+    targets = [platform_mock_target(), cognigy_ai_mock_target()]
     for path in fixture_files(integrations):
         fixtures = load_fixture_file(path)
         host = urlsplit(fixtures.base_url or "").hostname or ""

@@ -273,19 +273,7 @@ class CognigyAiMock(MockApp):
     # Answers: JSON or HAL by Accept, RFC 7807 for errors.
 
     def _problem(self, request: Request, problem: Problem) -> Response:
-        body = {
-            "type": f"https://docs.cognigy.com/errors/{problem.code}",
-            "title": problem.title,
-            "detail": problem.detail,
-            "instance": request.url.path,
-            "status": problem.status,
-            "traceId": new_id(),
-            "code": problem.code,
-            "details": {},
-        }
-        return Response(
-            json.dumps(body), problem.status, media_type="application/problem+json"
-        )
+        return problem_response(problem, request.url.path)
 
     def _resource(self, request: Request, status: int, resource: Any) -> Response:
         if _wants_json(request):
@@ -515,6 +503,23 @@ class CognigyAiMock(MockApp):
         self, request: Request, body: Any, match: Any
     ) -> Response:
         return self._list(request, "auditevents", list(self.audit_events))
+
+
+def problem_response(problem: Problem, instance: str) -> Response:
+    """An RFC 7807 answer with Cognigy's `code` and a trace id."""
+    body = {
+        "type": f"https://docs.cognigy.com/errors/{problem.code}",
+        "title": problem.title,
+        "detail": problem.detail,
+        "instance": instance,
+        "status": problem.status,
+        "traceId": new_id(),
+        "code": problem.code,
+        "details": {},
+    }
+    return Response(
+        json.dumps(body), problem.status, media_type="application/problem+json"
+    )
 
 
 def _invalid(detail: str) -> Problem:

@@ -82,8 +82,11 @@ def cognigy_ai_env(
     """The mocks, with settings on profile `cognigy-ai-v2`."""
     settings = HarnessSettings(cognigy_platform="cognigy-ai-v2")
     environment = MockEnvironment([order_status, account_balance], settings)
+    # Consumer side: a request the contracts do not allow fails the test.
+    guards = guard_environment(environment)
     with environment.in_process():
         yield environment
+    guards.assert_clean()
 
 
 @pytest.fixture

@@ -1,72 +1,69 @@
-"""Provider side: the mock Cognigy.AI v2.0 API keeps its contract (schemathesis)."""
+"""The Cognigy.AI v2.0 contract: the mock keeps it, and so does the harness.
+
+Provider side, schemathesis runs the contract against the v2 mock through
+the project's contract runner (`contracts.provider`), links included; the
+run over every mock is in `test_provider.py`. Consumer side, every request a
+registration sends and every answer it gets is held to the same document.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import jsonschema_rs
 import pytest
 import schemathesis
-import yaml
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.python import asgi
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from starlette.requests import Request
+from starlette.responses import Response
 
-import contracts
+from contracts.documents import load_contract
+from contracts.guard import guard_environment
+from contracts.provider import RunOptions, cognigy_ai_mock_target, run_contract_checks
 from harness.loader import IntegrationDir
 from harness.pipeline import Pipeline
 from harness.settings import HarnessSettings
-from mocks.cognigy_v2 import DEMO_API_KEY, CognigyAiMock
+from mocks.base import json_response
+from mocks.cognigy_v2 import CognigyAiMock
 from mocks.environment import MockEnvironment
 
-CONTRACT = Path(contracts.__file__).parent / "cognigy-ai-v2.openapi.yaml"
-HEADERS = {"Accept": "application/json", "X-API-Key": DEMO_API_KEY}
-# Conformance of what the mock answers. The data-acceptance checks are left
-# out: a schema-valid id names no stored resource, so 404 is the right answer.
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-]
+pytestmark = pytest.mark.contract
 
-DOCUMENT = yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))
-MOCK = CognigyAiMock()
-schema = schemathesis.openapi.from_path(CONTRACT)
-schema.app = MOCK
-# The API key goes in HEADERS; generated credentials would only be refused.
-schema.config.generation.update(with_security_parameters=False)
+CONTRACT = load_contract("cognigy-ai-v2")
+DOCUMENT = CONTRACT.document
+SCHEMA = schemathesis.openapi.from_dict(DOCUMENT)
+#: Few examples: enough to follow the links, quick on a shared machine.
+QUICK = RunOptions(max_examples=5, max_steps=6)
 
 
-@pytest.fixture(scope="module")
-def session() -> Iterator[Any]:
-    """One ASGI client for every case: a client per call costs a thread each."""
-    with asgi.get_client(schema.app) as client:
-        yield client
+def test_the_links_create_update_and_delete_connections() -> None:
+    target = cognigy_ai_mock_target()
+    run = run_contract_checks([target], QUICK)
+
+    assert run.ok, [str(failure) for failure in run.targets[0].failures]
+    actions = {event["type"] for event in target.app.audit_events}
+    assert {"createConnection", "updateConnection", "deleteConnection"} <= actions
 
 
-@schema.parametrize()
-@settings(
-    max_examples=10,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
-def test_the_mock_answers_as_the_contract_says(
-    case: schemathesis.Case, session: Any
-) -> None:
-    case.call_and_validate(session=session, headers=HEADERS, checks=CHECKS)
+class ListsWithoutCursors(CognigyAiMock):
+    """Answers JSON lists without `nextCursor` / `previousCursor`."""
+
+    async def handle(self, request: Request, body: bytes) -> Response:
+        response = await super().handle(request, body)
+        if request.method == "GET" and request.url.path.endswith("/projects"):
+            listed = json.loads(bytes(response.body))
+            listed.pop("nextCursor", None)
+            return json_response(response.status_code, listed)
+        return response
+
+
+def test_a_mock_that_drops_the_cursors_is_caught() -> None:
+    run = run_contract_checks([cognigy_ai_mock_target(ListsWithoutCursors())], QUICK)
+
+    checks = {failure.check for target in run.targets for failure in target.failures}
+    assert not run.ok
+    assert "response_schema_conformance" in checks
 
 
 async def test_every_answer_of_a_registration_keeps_the_contract(
@@ -75,6 +72,7 @@ async def test_every_answer_of_a_registration_keeps_the_contract(
     environment = MockEnvironment(
         [order_status], HarnessSettings(cognigy_platform="cognigy-ai-v2")
     )
+    guards = guard_environment(environment)
     answers: list[httpx.Response] = []
 
     async def keep(response: httpx.Response) -> None:
@@ -90,10 +88,11 @@ async def test_every_answer_of_a_registration_keeps_the_contract(
 
     for response in answers:
         request = response.request
-        operation = schema.find_operation_by_path(request.method, request.url.path)
+        operation = SCHEMA.find_operation_by_path(request.method, request.url.path)
         assert operation is not None, f"not in the contract: {request.url}"
         operation.validate_response(response)
         check_request_body(request, operation.path)
+    guards.assert_clean()
     # Creates answer 201, updates 204, reads 200: every kind was checked.
     assert len(answers) == 8
     assert {response.status_code for response in answers} == {200, 201, 204}
@@ -119,39 +118,3 @@ def validator(fragment: dict[str, Any]) -> Any:
     return jsonschema_rs.validator_for(
         {**fragment, "components": DOCUMENT["components"]}
     )
-
-
-class CognigyAiMachine(schema.as_state_machine()):  # type: ignore[misc]
-    """Follows the contract's links: list, create, then read, update, delete."""
-
-    statuses: ClassVar[set[int]] = set()
-
-    def setup(self) -> None:
-        # Each example starts from the same state, or hypothesis sees the
-        # links resolve differently on replay and calls the strategy flaky.
-        MOCK.reset()
-
-    def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
-        return {"headers": HEADERS}
-
-    def validate_response(
-        self, response: Any, case: schemathesis.Case, **kwargs: Any
-    ) -> None:
-        self.statuses.add(response.status_code)
-        case.validate_response(response, checks=CHECKS)
-
-
-def test_the_links_lead_from_lists_to_created_resources_and_back() -> None:
-    CognigyAiMachine.run(
-        settings=settings(
-            max_examples=30,
-            stateful_step_count=8,
-            derandomize=True,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-    )
-    # Links filled real ids in: something was created, read, and deleted.
-    # (Seeded: 30 examples reach a create; fewer may not.)
-    assert {200, 201, 204} <= CognigyAiMachine.statuses
