@@ -35,6 +35,8 @@ from mocks.cognigy import (
     token_form,
 )
 from mocks.faults import FaultPlan
+from mocks.journal import Journal
+from mocks.scrub import Scrubber
 
 #: The API key the mock accepts when the settings name none (documented).
 DEMO_API_KEY = "demo-cognigy-api-key"
@@ -56,6 +58,7 @@ CONNECTION_FIELDS = {
         {"oAuth2Url", "oAuth2ClientId", "oAuth2ClientSecret", "oAuth2Scope"}
     ),
 }
+CONNECTION_SECRET_FIELDS = ("password", "authApiKey", "oAuth2ClientSecret")
 NODE_CONNECTIONS = {auth.auth_type: auth for auth in (BASIC_AUTH, API_KEY_X_KEY_AUTH)}
 
 CDN_403 = (
@@ -123,6 +126,9 @@ class CognigyAiMock(MockApp):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(fault_plan)
+        # A Connection's fields are credentials: the journal keeps them masked.
+        scrubber = Scrubber().extended(json_keys=CONNECTION_SECRET_FIELDS)
+        self.journal = Journal(scrubber=scrubber)
         self.api_key = api_key
         self.client_id = client_id
         self.client_secret = client_secret

@@ -148,6 +148,8 @@ async def test_every_call_asks_for_json_and_never_shows_the_key(
     ]
     assert all(entry.headers["accept"] == "application/json" for entry in entries)
     assert all(entry.headers["x-api-key"] == "***" for entry in entries)
+    assert entries[1].body["fields"] == {"authApiKey": "***"}
+    assert entries[5].body["fields"] == {"authApiKey": "***"}
 
 
 async def test_a_pipeline_run_audits_and_reports_the_node_id(

@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.loader import IntegrationDir
+from harness.pipeline import Pipeline, bot_context
+from harness.settings import HarnessSettings
 from mocks.cognigy import RateLimit
 from mocks.cognigy_v2 import DEMO_API_KEY, CognigyAiMock
 from mocks.environment import COGNIGY_AI_PREFIX, MockEnvironment
@@ -257,3 +260,23 @@ async def test_the_mock_answers_the_same_on_a_port() -> None:
             flows = await client.get(f"{base}/flows", headers=JSON)
     assert flows.status_code == 200
     assert flows.json()["items"][0]["_id"] == environment.cognigy_ai.flow_id
+
+
+async def test_a_v2_registration_runs_against_the_mocks_on_a_port(
+    order_status: IntegrationDir,
+) -> None:
+    settings = HarnessSettings(cognigy_platform="cognigy-ai-v2")
+    environment = MockEnvironment([order_status], settings)
+    sample = order_status.samples[0]
+    with BackgroundServer(environment.asgi_app()) as server:
+        async with Pipeline(environment.port_settings(server.base_url)) as pipeline:
+            report = await pipeline.run(
+                order_status.definition, bot_context(sample.payload)
+            )
+
+    mock = environment.cognigy_ai
+    assert report.status == "SUCCESS", report.error
+    assert report.normalized_data == sample.expected
+    assert report.registration is not None
+    assert report.registration.connection_id in mock.connections
+    assert mock.nodes_labelled("order-status")[0]["_id"] == report.integration_id
