@@ -35,6 +35,7 @@ from harness.errors import (
 )
 from harness.mapping import RequestSpec, build_request, join_path
 from harness.models import AuthType, IntegrationConfig, header_problem
+from harness.netguard import guarded_transport
 from harness.retry import (
     NOT_ACTED_STATUSES,
     RETRYABLE_STATUSES,
@@ -104,25 +105,16 @@ class ExecutionResult:
 
 
 def pooled_client(settings: HarnessSettings) -> httpx.AsyncClient:
-    """The one pooled client a pipeline owns, on the configured transport."""
+    """The one pooled client a pipeline owns, on the configured transport.
+
+    Its transport refuses non-public addresses the settings do not allow
+    (`harness.netguard`).
+    """
     limits = httpx.Limits(
         max_connections=settings.max_connections,
         max_keepalive_connections=settings.max_connections,
     )
-    verify = settings.tls_verify
-    if not verify:
-        logger.warning("TLS verification is OFF (settings.tls_verify)")
-    if settings.http_transport == "httpx":
-        return httpx.AsyncClient(limits=limits, verify=verify)
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
-        raise HarnessError(
-            "http_transport 'aiohttp' needs httpx-aiohttp: "
-            "pip install 'cognigy-harness[load]'"
-        ) from None
-    transport = AiohttpTransport(limits=limits, verify=verify)
-    return httpx.AsyncClient(transport=transport)
+    return httpx.AsyncClient(transport=guarded_transport(settings, limits))
 
 
 def apply_host_override(url: str, overrides: Mapping[str, str]) -> str:

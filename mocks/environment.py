@@ -24,6 +24,7 @@ import respx
 from pydantic import SecretStr
 
 from harness.loader import IntegrationDir
+from harness.netguard import LOOPBACK_NETWORKS
 from harness.settings import HarnessSettings
 from mocks.cognigy import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, CognigyMock, RateLimit
 from mocks.cognigy_v2 import DEMO_API_KEY, CognigyAiMock
@@ -235,6 +236,12 @@ class MockEnvironment:
                 "cognigy_api_url": base_url + COGNIGY_AI_PREFIX,
                 "webhook_url": base_url + WEBHOOK_PREFIX + "/events",
                 "host_overrides": overrides,
+                # The mocks listen on loopback, which calls may then reach.
+                "allowed_private_networks": list(
+                    dict.fromkeys(
+                        [*self.settings.allowed_private_networks, *LOOPBACK_NETWORKS]
+                    )
+                ),
             }
         )
 

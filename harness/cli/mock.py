@@ -112,6 +112,7 @@ def _print_mocks(environment: Any, base_url: str, settings: HarnessSettings) -> 
             for host, url in served.host_overrides.items()
         ),
         f"webhook receiver mock: {served.webhook_url}",
+        "network: calls to loopback need ALLOWED_PRIVATE_NETWORKS='[\"127.0.0.0/8\"]'",
     ]
     if settings.cognigy_client_id and settings.cognigy_client_secret:
         lines.append("client credentials: COGNIGY_CLIENT_ID / COGNIGY_CLIENT_SECRET")

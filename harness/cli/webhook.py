@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from harness.executor import pooled_client
 from harness.settings import HarnessSettings
 from harness.webhook import FlushResult, Outbox, WebhookReporter, redacted
 
@@ -77,7 +76,7 @@ def run_flush(args: argparse.Namespace) -> int:
 
 
 async def _flush(settings: HarnessSettings, url: str, outbox: Outbox) -> FlushResult:
-    async with httpx.AsyncClient() as client:
+    async with pooled_client(settings) as client:
         reporter = WebhookReporter(
             client, url, outbox=outbox, signing_secret=settings.webhook_signing_secret
         )
