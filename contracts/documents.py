@@ -68,15 +68,6 @@ class Operation:
     def label(self) -> str:
         return f"{self.method.upper()} {self.path}"
 
-    def parameters(self) -> list[dict[str, Any]]:
-        """Path-level and operation-level parameters, the latter winning."""
-        merged: dict[tuple[str, str], dict[str, Any]] = {}
-        for item in self.path_item.get("parameters", []) + self.spec.get(
-            "parameters", []
-        ):
-            merged[(item["name"], item["in"])] = item
-        return list(merged.values())
-
 
 @dataclass
 class Contract:
@@ -112,6 +103,26 @@ class Contract:
                 return operation
         return None
 
+    def parameters(self, operation: Operation) -> list[tuple[str, dict[str, Any]]]:
+        """(pointer, parameter) of an operation's parameters, `$ref`s followed.
+
+        Path-level parameters come first; an operation-level one of the same
+        name and location replaces it, as OpenAPI says.
+        """
+        merged: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+        owners = (
+            (operation.pointer.rsplit("/", 1)[0], operation.path_item),
+            (operation.pointer, operation.spec),
+        )
+        for base, owner in owners:
+            for index, item in enumerate(owner.get("parameters", [])):
+                pointer = f"{base}/parameters/{index}"
+                if isinstance(item, dict) and "$ref" in item:
+                    pointer = item["$ref"][1:]
+                parameter = self.deref(item)
+                merged[(parameter["name"], parameter["in"])] = (pointer, parameter)
+        return list(merged.values())
+
     def hosts(self) -> set[str]:
         """Hosts named by the document's servers (top level and per path)."""
         servers = list(self.document.get("servers", []))
@@ -138,7 +149,7 @@ class Contract:
             self._validators[pointer] = validator
         return [
             SchemaError(
-                message=error.message,
+                message=error.message + _closest_alternative(error),
                 schema_path="/" + "/".join(escape(str(p)) for p in error.schema_path),
                 instance_path="/" + "/".join(str(p) for p in error.instance_path),
             )
@@ -164,6 +175,28 @@ class SchemaError:
     message: str
     schema_path: str
     instance_path: str
+
+
+def _closest_alternative(error: Any) -> str:
+    """For a failed oneOf/anyOf, what the nearest alternative still lacks.
+
+    "not valid under any of the schemas" alone does not tell the reader
+    that, say, `currency` is missing; the branch with the fewest errors
+    (a branch of the wrong type counting as farthest) usually does.
+    """
+    branches = getattr(error.kind, "context", None)
+    if not branches:
+        return ""
+
+    def distance(branch: list[Any]) -> tuple[bool, int]:
+        wrong_type = any(
+            len(item.schema_path) <= 3 and item.schema_path[-1] == "type"
+            for item in branch
+        )
+        return wrong_type, len(branch)
+
+    closest = min(branches, key=distance)
+    return "; closest alternative: " + "; ".join(item.message for item in closest)
 
 
 def escape(token: str) -> str:

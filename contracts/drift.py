@@ -131,13 +131,22 @@ def check_integration_drift(directory: Path | str) -> DriftReport:
     (`contract: <name or path>`) and the overlays it keeps (`overlays: [...]`).
     """
     root = Path(directory)
-    choice: dict[str, Any] = {}
-    if (root / CONTRACT_CHOICE).is_file():
-        choice = yaml.safe_load((root / CONTRACT_CHOICE).read_text("utf-8")) or {}
+    choice = read_contract_choice(root)
     overlays = tuple(load_overlay(name) for name in choice.get("overlays", []))
     return check_fixture_drift(
         root / "fixtures.yaml", choice.get("contract"), overlays=overlays
     )
+
+
+def read_contract_choice(directory: Path) -> dict[str, Any]:
+    """An integration's `contract.yaml` (`contract`, `overlays`), or `{}`."""
+    path = directory / CONTRACT_CHOICE
+    if not path.is_file():
+        return {}
+    choice = yaml.safe_load(path.read_text("utf-8")) or {}
+    if not isinstance(choice, dict) or not set(choice) <= {"contract", "overlays"}:
+        raise ContractError(f"{path}: expected the keys `contract` and `overlays`")
+    return choice
 
 
 def check_all_fixtures(integrations: Path | str) -> list[DriftReport]:

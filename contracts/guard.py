@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import jsonschema_rs
 from starlette.requests import Request
 from starlette.responses import Response
 
 from contracts.documents import (
+    CONTRACTS_DIR,
     Contract,
     Operation,
     contract_for_host,
@@ -41,6 +43,9 @@ from mocks.cognigy_v2 import (
 from mocks.environment import MockEnvironment
 
 logger = logging.getLogger("contracts.guard")
+
+#: The JSON Schema of the event the harness POSTs to WEBHOOK_URL.
+WEBHOOK_EVENT_SCHEMA = "webhook-event.schema.json"
 
 
 @dataclass(frozen=True)
@@ -125,7 +130,7 @@ class _RequestCheck:
     ) -> None:
         path_values = _path_values(self.operation.path, path)
         lower_headers = {k.lower(): v for k, v in headers.items()}
-        for index, parameter in enumerate(self.operation.parameters()):
+        for pointer, parameter in self.contract.parameters(self.operation):
             name, where = parameter["name"], parameter["in"]
             if where == "query":
                 raw = [value for key, value in query if key == name]
@@ -136,32 +141,19 @@ class _RequestCheck:
                 raw = [] if header is None else [header]
             else:
                 continue
-            self._parameter(parameter, raw, where, index)
+            self._parameter(parameter, raw, where, pointer + "/schema")
 
     def _parameter(
-        self, parameter: dict[str, Any], raw: list[str], where: str, index: int
+        self, parameter: dict[str, Any], raw: list[str], where: str, pointer: str
     ) -> None:
         location = f"{where}.{parameter['name']}"
         if not raw:
             if parameter.get("required", False):
                 self.add(location, "required parameter is missing")
             return
-        schema = self.contract.resolve(self._parameter_pointer(parameter, index))
-        value = _coerce_parameter(schema, raw, parameter)
-        pointer = self._parameter_pointer(parameter, index)
+        value = _coerce_parameter(self.contract.resolve(pointer), raw, parameter)
         for error in self.contract.validation_errors(pointer, value):
             self.add(location, error.message, error.schema_path)
-
-    def _parameter_pointer(self, parameter: dict[str, Any], index: int) -> str:
-        # Parameters may sit on the path item or the operation; find which.
-        for owner, base in (
-            (self.operation.spec, self.operation.pointer),
-            (self.operation.path_item, self.operation.pointer.rsplit("/", 1)[0]),
-        ):
-            for position, item in enumerate(owner.get("parameters", [])):
-                if item is parameter:
-                    return f"{base}/parameters/{position}/schema"
-        return f"{self.operation.pointer}/parameters/{index}/schema"
 
     def body(self, content_type: str, body: bytes) -> None:
         spec = self.operation.spec.get("requestBody")
@@ -281,15 +273,21 @@ class ContractGuard:
 
 
 def refusal_status(found: list[RequestViolation]) -> int:
-    """401 for missing credentials, 404 for no such operation, else 400."""
-    return {"security": 401, "operation": 404}.get(found[0].location, 400)
+    """401 for missing credentials; 404 for no such operation or a malformed
+    path parameter (the path names no resource); 400 for the rest."""
+    if found[0].location == "security":
+        return 401
+    if all(item.location.split(".")[0] in ("operation", "path") for item in found):
+        return 404
+    return 400
 
 
 def problem_refusal(found: list[RequestViolation]) -> Response:
     """RFC 7807, with `errors: [{field, reason}]` (the Integrations API)."""
-    if found[0].location == "operation":
-        return problem(404, "Not Found", f"no route {found[0].request}")
-    if found[0].location == "security":
+    status = refusal_status(found)
+    if status == 404:
+        return problem(404, "Not Found", f"no resource at {found[0].request}")
+    if status == 401:
         return problem(401, "Unauthorized", found[0].reason)
     errors = [{"field": item.location, "reason": item.reason} for item in found]
     return problem(400, "Bad Request", "the request breaks the contract", errors)
@@ -298,9 +296,13 @@ def problem_refusal(found: list[RequestViolation]) -> Response:
 def _platform_refusal(found: list[RequestViolation]) -> Response:
     # The token endpoint answers RFC 6749 errors, the others RFC 7807.
     if urlsplit(found[0].request.split(" ", 1)[1]).path.rstrip("/") == TOKEN_PATH:
-        reasons = "; ".join(f"{item.location}: {item.reason}" for item in found)
-        return oauth_error(400, "invalid_request", reasons)
+        return _oauth_refusal(found)
     return problem_refusal(found)
+
+
+def _oauth_refusal(found: list[RequestViolation]) -> Response:
+    reasons = "; ".join(f"{item.location}: {item.reason}" for item in found)
+    return oauth_error(400, "invalid_request", reasons)
 
 
 def _cognigy_ai_refusal(found: list[RequestViolation]) -> Response:
@@ -344,11 +346,53 @@ def guard(mock: MockApp, contract: Contract) -> ContractGuard:
     return installed
 
 
+class EventSchemaGuard:
+    """A receiver's request check: each POSTed JSON body against a JSON Schema.
+
+    The webhook receiver has no OpenAPI contract; its event is described by
+    `webhook-event.schema.json` (written with the webhook), used as is.
+    """
+
+    def __init__(self, schema_file: str = WEBHOOK_EVENT_SCHEMA) -> None:
+        self.name = schema_file
+        schema = json.loads((CONTRACTS_DIR / schema_file).read_text("utf-8"))
+        self.validator = jsonschema_rs.Draft202012Validator(schema)
+        self.violations: list[RequestViolation] = []
+        self.checked = 0
+
+    def __call__(self, request: Request, body: bytes) -> Response | None:
+        if request.method != "POST":
+            return None
+        self.checked += 1
+        label = f"POST {request.url.path}"
+        try:
+            event = json.loads(body)
+        except ValueError:
+            found = [RequestViolation(self.name, label, "body", "is not JSON")]
+        else:
+            found = [
+                RequestViolation(
+                    self.name,
+                    label,
+                    "body/" + "/".join(str(p) for p in error.instance_path),
+                    error.message,
+                    "/" + "/".join(str(p) for p in error.schema_path),
+                )
+                for error in self.validator.iter_errors(event)
+            ]
+        if not found:
+            return None
+        self.violations.extend(found)
+        logger.info("event refused by its schema: %s", found[0])
+        reasons = "; ".join(f"{item.location}: {item.reason}" for item in found)
+        return json_response(400, {"error": "invalid event", "reasons": reasons})
+
+
 @dataclass
 class EnvironmentGuards:
     """The guards of a `MockEnvironment`'s mocks, and the mocks left unguarded."""
 
-    guards: dict[str, ContractGuard]
+    guards: dict[str, ContractGuard | EventSchemaGuard]
     unguarded: list[str]
 
     def violations(self) -> list[RequestViolation]:
@@ -365,14 +409,16 @@ class EnvironmentGuards:
 
 
 def guard_environment(environment: MockEnvironment) -> EnvironmentGuards:
-    """Guard the platform mock and every external mock that has a contract.
-
-    The webhook receiver is left unguarded: the webhook event's JSON Schema
-    is not part of an OpenAPI contract here, and is listed in `unguarded`.
-    """
-    guards = {"platform": guard(environment.platform, load_contract("integrations-v1"))}
-    guards["cognigy-ai"] = guard(environment.cognigy_ai, load_contract("cognigy-ai-v2"))
-    unguarded = ["webhook"]
+    """Guard the platform mocks, the webhook receiver and every external mock
+    that has a contract; the hosts without one are listed in `unguarded`."""
+    webhook = EventSchemaGuard()
+    environment.webhook.request_check = webhook
+    guards: dict[str, ContractGuard | EventSchemaGuard] = {
+        "platform": guard(environment.platform, load_contract("integrations-v1")),
+        "cognigy-ai": guard(environment.cognigy_ai, load_contract("cognigy-ai-v2")),
+        "webhook": webhook,
+    }
+    unguarded: list[str] = []
     for host, mock in environment.externals.items():
         contract = contract_for_host(host)
         if contract is None:

@@ -20,6 +20,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -194,9 +195,7 @@ def _progress_line(result: TargetResult) -> str:
 def _run_target(target: Target, options: RunOptions) -> TargetResult:
     started = time.perf_counter()
     try:
-        headers: dict[str, str] = {}
-        if target.headers is not None:
-            headers = asyncio.run(target.headers())
+        headers = _headers_of(target)
     except (httpx.HTTPError, KeyError, ValueError) as exc:
         message = f"could not get credentials: {type(exc).__name__}: {exc}"
         return TargetResult(
@@ -263,6 +262,20 @@ def _unrecorded_filter(unrecorded: list[str]) -> Callable[..., bool]:
         return False
 
     return keep
+
+
+def _headers_of(target: Target) -> dict[str, str]:
+    """The target's headers; from a thread when a loop already runs here
+    (the CI gate calls this from async code)."""
+    if target.headers is None:
+        return {}
+    source = target.headers
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(source())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(source())).result()
 
 
 def _overall(scenarios: Sequence[ScenarioResult], fatal: str) -> Outcome:
@@ -417,7 +430,7 @@ def with_fixture_examples(contract: Contract, fixtures: FixtureFile) -> Contract
         if operation is None:
             continue
         label = interaction.name or f"fixture-{index}"
-        for parameter in operation.parameters():
+        for _pointer, parameter in copied.parameters(operation):
             raw = (request.query or {}).get(parameter["name"])
             schema = copied.deref(parameter.get("schema", {}))
             if parameter["in"] == "query" and raw is not None:

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from contracts.documents import contract_for_host, load_contract
+from contracts.drift import read_contract_choice
 from contracts.provider import (
     Target,
     cognigy_ai_mock_target,
@@ -34,21 +35,31 @@ def fixture_files(integrations: Path | str) -> list[Path]:
 
 
 def mock_targets(integrations: Path | str) -> list[Target]:
-    """The platform mock and one fixture mock per integration with fixtures."""
+    """The platform mocks and one fixture mock per integration with fixtures."""
+    # Each platform profile is one line here: its contract and its mock.
     targets = [platform_mock_target(), cognigy_ai_mock_target()]
     for path in fixture_files(integrations):
-        fixtures = load_fixture_file(path)
-        host = urlsplit(fixtures.base_url or "").hostname or ""
-        name = f"{path.parent.name} mock"
-        contract = contract_for_host(host)
-        if contract is None:
-            reason = f"no contract names the host {host or '(none)'!r} of {path}"
-            targets.append(
-                Target(name, load_contract("integrations-v1"), skip_reason=reason)
-            )
-            continue
-        targets.append(fixture_mock_target(name, contract, fixtures))
+        targets.append(integration_target(path.parent))
     return targets
+
+
+def integration_target(directory: Path | str) -> Target:
+    """One integration's external contract against the mock of its fixtures.
+
+    The contract is the one its `contract.yaml` names, else the shipped one
+    whose servers name the fixtures' host; without either, the target is
+    skipped and says why.
+    """
+    root = Path(directory)
+    fixtures = load_fixture_file(root / "fixtures.yaml")
+    host = urlsplit(fixtures.base_url or "").hostname or ""
+    name = f"{root.name} mock"
+    chosen = read_contract_choice(root).get("contract")
+    contract = load_contract(chosen) if chosen else contract_for_host(host)
+    if contract is None:
+        reason = f"no contract names the host {host or '(none)'!r} of {root.name}"
+        return Target(name, load_contract("integrations-v1"), skip_reason=reason)
+    return fixture_mock_target(name, contract, fixtures)
 
 
 def live_targets(

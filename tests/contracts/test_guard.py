@@ -32,7 +32,8 @@ async def test_the_pipeline_sends_only_requests_the_contracts_allow(
     assert guards.guards["platform"].checked >= 2
     assert guards.guards["api.external-service.com"].checked >= 1
     assert guards.violations() == []
-    assert guards.unguarded == ["webhook"]
+    assert guards.guards["webhook"].checked >= 1
+    assert guards.unguarded == []
 
 
 async def test_an_invalid_definition_is_refused_with_the_contracts_reason(
@@ -123,3 +124,19 @@ def test_the_contract_declares_every_field_the_client_sends() -> None:
         (ResponseMapping, "ResponseMapping"),
     ):
         assert set(model.model_fields) <= set(schemas[name]["properties"]), name
+
+
+async def test_a_webhook_event_outside_its_schema_is_refused(
+    mock_env: MockEnvironment,
+) -> None:
+    guards = guard_environment(mock_env)
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            str(mock_env.settings.webhook_url), json={"status": "MAYBE"}
+        )
+
+    assert response.status_code == 400
+    reasons = [str(item) for item in guards.violations()]
+    assert any("event_id" in reason for reason in reasons)
+    assert any("MAYBE" in reason for reason in reasons)
+    assert mock_env.webhook.events == []

@@ -111,3 +111,20 @@ def test_a_broken_mock_is_caught(mock: type[CognigyMock], check: str) -> None:
 
 def _failures(run: ContractRun) -> list[Any]:
     return [failure for target in run.targets for failure in target.failures]
+
+
+def test_the_explicit_examples_of_the_contract_are_sent() -> None:
+    target = platform_mock_target()
+    run_contract_checks([target], QUICK)
+
+    bodies = [entry.body for entry in target.app.journal.entries]
+    assert any(
+        isinstance(body, dict) and body.get("name") == "account-balance"
+        for body in bodies
+    )
+
+
+async def test_a_run_can_be_started_from_async_code() -> None:
+    # The CI gate is async; the token fetch must not need a free event loop.
+    run = run_contract_checks([platform_mock_target()], QUICK)
+    assert run.ok
