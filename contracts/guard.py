@@ -392,11 +392,13 @@ class EventSchemaGuard:
 class EnvironmentGuards:
     """The guards of a `MockEnvironment`'s mocks, and the mocks left unguarded."""
 
-    guards: dict[str, ContractGuard | EventSchemaGuard]
+    guards: dict[str, ContractGuard]
     unguarded: list[str]
+    webhook: EventSchemaGuard | None = None
 
     def violations(self) -> list[RequestViolation]:
-        return [item for guard in self.guards.values() for item in guard.violations]
+        found = [item for guard in self.guards.values() for item in guard.violations]
+        return found + (self.webhook.violations if self.webhook else [])
 
     def assert_clean(self) -> None:
         """Raise `ContractViolation` naming every request a contract refused."""
@@ -413,10 +415,9 @@ def guard_environment(environment: MockEnvironment) -> EnvironmentGuards:
     that has a contract; the hosts without one are listed in `unguarded`."""
     webhook = EventSchemaGuard()
     environment.webhook.request_check = webhook
-    guards: dict[str, ContractGuard | EventSchemaGuard] = {
+    guards = {
         "platform": guard(environment.platform, load_contract("integrations-v1")),
         "cognigy-ai": guard(environment.cognigy_ai, load_contract("cognigy-ai-v2")),
-        "webhook": webhook,
     }
     unguarded: list[str] = []
     for host, mock in environment.externals.items():
@@ -425,4 +426,4 @@ def guard_environment(environment: MockEnvironment) -> EnvironmentGuards:
             unguarded.append(host)
         else:
             guards[host] = guard(mock, contract)
-    return EnvironmentGuards(guards, unguarded)
+    return EnvironmentGuards(guards, unguarded, webhook)
