@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from mocks.files import load_model_file
 
@@ -100,6 +100,15 @@ class FaultRule(BaseModel):
 
     def model_post_init(self, context: object) -> None:
         self._rng = random.Random(self.seed)
+
+    @field_validator("mock")
+    @classmethod
+    def _known_mock(cls, value: str) -> str:
+        # A misspelt mock name would silently inject nothing.
+        if value not in MOCK_NAMES and "." not in value:
+            names = ", ".join(MOCK_NAMES)
+            raise ValueError(f"mock must be one of {names} or a host name")
+        return value
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +95,31 @@ def run_serve(args: argparse.Namespace) -> int:
     quiet_injected_resets()
     port = listener.getsockname()[1]
     _print_mocks(environment, f"http://{args.host}:{port}", settings)
-    config = uvicorn.Config(environment.asgi_app(), log_level="warning")
+    app = _on_shutdown(environment.asgi_app(), lambda: _print_unused(environment))
+    config = uvicorn.Config(app, log_level="warning")
     uvicorn.Server(config).run(sockets=[listener])
-    _print_unused(environment)
     return 0
+
+
+def _on_shutdown(app: Any, callback: Callable[[], None]) -> Any:
+    """`app`, calling `callback` when the server shuts down.
+
+    At shutdown, not after `run` returns: uvicorn re-raises the SIGTERM that
+    stopped it, which ends the process before any later line runs.
+    """
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        async def watched_receive() -> Any:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                callback()
+            return message
+
+        await app(
+            scope, watched_receive if scope["type"] == "lifespan" else receive, send
+        )
+
+    return wrapped
 
 
 def _print_mocks(environment: Any, base_url: str, settings: HarnessSettings) -> None:

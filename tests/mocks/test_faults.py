@@ -240,3 +240,8 @@ def test_a_bad_fault_plan_names_the_field(tmp_path: Path) -> None:
 def test_a_bad_fault_spec_is_refused(spec: str) -> None:
     with pytest.raises(FaultSpecError):
         parse_fault_spec(spec)
+
+
+def test_a_misspelt_mock_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="mock must be one of"):
+        FaultRule(mock="platfrom")

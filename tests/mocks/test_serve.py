@@ -31,7 +31,9 @@ DEFINITION = {
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[dict[str, str], subprocess.Popen[str]]]:
     """`mock serve --port 0 --rate-limit 6/60`; the printed lines by mock."""
     plan = tmp_path_factory.mktemp("plan") / "plan.yaml"
     plan.write_text("rules:\n  - {mock: webhook, sequence: [{status: 507}]}\n")
@@ -57,11 +59,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         if label.startswith("client credentials"):
             break
     try:
-        yield lines
+        yield lines, process
     finally:
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+
+
+@pytest.fixture
+def served(server: tuple[dict[str, str], subprocess.Popen[str]]) -> dict[str, str]:
+    return server[0]
 
 
 def test_serve_prints_one_line_per_mock(served: dict[str, str]) -> None:
@@ -109,3 +116,13 @@ def test_a_bad_fault_plan_stops_serve(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "rules.0.sequence.0.kind" in done.stderr
+
+
+def test_serve_reports_unused_fixtures_when_it_stops(
+    server: tuple[dict[str, str], subprocess.Popen[str]],
+) -> None:
+    _, process = server
+    process.terminate()
+    assert process.stdout is not None
+    rest = process.stdout.read()
+    assert "unused fixtures for api.external-service.com: account-balance" in rest
