@@ -5,6 +5,7 @@ process so the mock does not share this process's CPU and GIL): executions
 per second of
 
 - the full pipeline (execute with retries, extract, webhook, metrics, audit),
+- step 3 alone (`Executor`: retries, timing, typed parsing, no webhook),
 - a raw pooled `httpx.AsyncClient` sending the same request (the floor),
 - the naive pattern, a new client per call (DESIGN.md pitfall 2),
 
@@ -30,13 +31,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from harness.executor import apply_host_override, credential_headers, pooled_client
+from harness.executor import (
+    Executor,
+    apply_host_override,
+    credential_headers,
+    pooled_client,
+)
 from harness.loader import IntegrationDir, load_integration
 from harness.pipeline import SUCCESS, Pipeline, bot_context
 from harness.settings import HarnessSettings
@@ -47,6 +55,14 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "integrations" / "account-balanc
 PAYLOAD = {"user_id": "u_998877", "query": "account_balance"}
 # RSS growth after the warm-up above this is reported as a leak.
 FLAT_LIMIT_MB = 8.0
+
+ROUNDS = 4
+LABELS = {
+    "pipeline": "pipeline",
+    "executor": "step 3 alone, Executor",
+    "raw": "raw pooled client",
+    "naive": "new client per call",
+}
 
 Call = Callable[[], Awaitable[bool]]
 
@@ -93,7 +109,10 @@ def bench_settings(scratch: Path) -> HarnessSettings:
 def throughput(
     integration: IntegrationDir, base: HarnessSettings, seconds: float, users: int
 ) -> dict[str, float]:
-    print(f"part 1: executions/s, {users} concurrent, {seconds:g} s each")
+    print(
+        f"part 1: executions/s, {users} concurrent, {seconds:g} s per mode "
+        f"in {ROUNDS} rounds"
+    )
     context = multiprocessing.get_context("spawn")
     ready: multiprocessing.Queue[str] = context.Queue()
     stop = context.Event()
@@ -119,36 +138,48 @@ def serve(ready: multiprocessing.Queue[str], stop: Event) -> None:
 async def measure_all(
     integration: IntegrationDir, settings: HarnessSettings, seconds: float, users: int
 ) -> dict[str, float]:
-    rates: dict[str, float] = {}
-    for transport in ("httpx", "aiohttp"):
-        chosen = settings.model_copy(update={"http_transport": transport})
-        async with Pipeline(chosen) as pipeline:
-            rates[f"pipeline/{transport}"] = await measure(
-                f"pipeline ({transport})",
-                pipeline_call(pipeline, integration),
-                seconds,
-                users,
+    """Every mode in turn, in short rounds: load from other work on the machine
+    then falls on all of them alike instead of on whichever ran during it."""
+    async with AsyncExitStack() as stack:
+        modes: dict[str, Call] = {}
+        for transport in ("httpx", "aiohttp"):
+            chosen = settings.model_copy(update={"http_transport": transport})
+            pipeline = await stack.enter_async_context(Pipeline(chosen))
+            client = await stack.enter_async_context(pooled_client(chosen))
+            modes[f"pipeline/{transport}"] = pipeline_call(pipeline, integration)
+            modes[f"executor/{transport}"] = executor_call(
+                Executor(client, chosen), integration
             )
-        async with pooled_client(chosen) as client:
-            rates[f"raw/{transport}"] = await measure(
-                f"raw pooled client ({transport})",
-                raw_call(client, integration, chosen),
-                seconds,
-                users,
-            )
-        rates[f"naive/{transport}"] = await measure(
-            f"new client per call ({transport})",
-            naive_call(integration, chosen),
-            seconds,
-            users,
-        )
-    return rates
+            modes[f"raw/{transport}"] = raw_call(client, integration, chosen)
+            modes[f"naive/{transport}"] = naive_call(integration, chosen)
+
+        totals = {name: Tally() for name in modes}
+        for round_number in range(1, ROUNDS + 1):
+            for name, call in modes.items():
+                totals[name].add(await run_for(call, seconds / ROUNDS, users))
+            print(f"  round {round_number}/{ROUNDS} done")
+
+    for name, tally in totals.items():
+        kind, transport = name.split("/")
+        label = f"{LABELS[kind]} ({transport})"
+        print(f"  {label:<38} {tally}")
+    return {name: tally.rate for name, tally in totals.items()}
 
 
 def pipeline_call(pipeline: Pipeline, integration: IntegrationDir) -> Call:
     async def call() -> bool:
         report = await pipeline.run(integration.definition, bot_context(PAYLOAD))
         return report.status == SUCCESS
+
+    return call
+
+
+def executor_call(executor: Executor, integration: IntegrationDir) -> Call:
+    """Step 3 only: the same request with retries, timing and parsing."""
+
+    async def call() -> bool:
+        config = integration.definition.config
+        return (await executor.execute(config, bot_context(PAYLOAD))).ok
 
     return call
 
@@ -176,27 +207,44 @@ def naive_call(integration: IntegrationDir, settings: HarnessSettings) -> Call:
     return call
 
 
-async def measure(name: str, call: Call, seconds: float, users: int) -> float:
-    """Executions per second of `users` concurrent loops of `call`."""
-    await asyncio.gather(*(call() for _ in range(users)))  # warm-up
-    done = failed = 0
+@dataclass
+class Tally:
+    """Executions, failures and time summed over the rounds of one mode."""
+
+    done: int = 0
+    failed: int = 0
+    elapsed: float = 0.0
+
+    def add(self, other: Tally) -> None:
+        self.done += other.done
+        self.failed += other.failed
+        self.elapsed += other.elapsed
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed else 0.0
+
+    def __str__(self) -> str:
+        failed = f", {self.failed} FAILED" if self.failed else ""
+        return f"{self.rate:8.1f} /s   ({self.done} in {self.elapsed:.1f} s{failed})"
+
+
+async def run_for(call: Call, seconds: float, users: int) -> Tally:
+    """`users` concurrent loops of `call` for `seconds`, after a warm-up."""
+    await asyncio.gather(*(call() for _ in range(users)))
+    tally = Tally()
     stop_at = time.monotonic() + seconds
 
     async def user() -> None:
-        nonlocal done, failed
         while time.monotonic() < stop_at:
             ok = await call()
-            done += 1
-            failed += 0 if ok else 1
+            tally.done += 1
+            tally.failed += 0 if ok else 1
 
     began = time.monotonic()
     await asyncio.gather(*(user() for _ in range(users)))
-    elapsed = time.monotonic() - began
-    rate = done / elapsed
-    print(f"  {name:<34} {rate:8.1f} /s   ({done} in {elapsed:.1f} s, {failed} failed)")
-    if failed:
-        print(f"  warning: {failed} of {name} failed", file=sys.stderr)
-    return rate
+    tally.elapsed = time.monotonic() - began
+    return tally
 
 
 def print_ratios(rates: dict[str, float]) -> None:
@@ -206,8 +254,10 @@ def print_ratios(rates: dict[str, float]) -> None:
         pipeline = rates[f"pipeline/{transport}"]
         raw = rates[f"raw/{transport}"]
         naive = rates[f"naive/{transport}"]
+        step3 = rates[f"executor/{transport}"]
         print(
             f"  {transport:<8} pipeline/raw {pipeline / raw:5.2f}   "
+            f"step 3/raw {step3 / raw:5.2f}   "
             f"raw/naive {raw / naive:5.1f}   pipeline/naive {pipeline / naive:5.1f}"
         )
     for kind in ("pipeline", "raw"):

@@ -128,12 +128,17 @@ def is_retryable(error: BaseException, config: IntegrationConfig) -> bool:
     return is_transient(error) and refusal(error, config) is None
 
 
+# One generator for every execution: seeding one per execution costs more
+# than the rest of the retry policy.
+_JITTER = random.Random()
+
+
 class RetryWait:
     """Exponential backoff with jitter, overridden by a usable Retry-After."""
 
     def __init__(self, config: IntegrationConfig, rng: random.Random | None = None):
         self.policy = config.retry
-        self.rng = rng or random.Random()
+        self.rng = rng or _JITTER
 
     def backoff(self, attempt: int) -> float:
         """The wait after `attempt` failed attempts, without Retry-After."""
