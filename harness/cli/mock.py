@@ -145,6 +145,11 @@ def _print_mocks(environment: Any, base_url: str, settings: HarnessSettings) -> 
             f"client credentials: {platform.client_id} / {platform.client_secret} "
             "(demo; set COGNIGY_CLIENT_ID / COGNIGY_CLIENT_SECRET to change)"
         )
+    if settings.cognigy_api_key is None:
+        lines.append(
+            f"api key (cognigy-ai-v2): {environment.cognigy_ai.api_key} "
+            "(demo; set COGNIGY_API_KEY to change)"
+        )
     for line in lines:
         print(line, flush=True)
 

@@ -48,7 +48,7 @@ async def v2_client(
     v2_mock: CognigyAiMock, sleeps: Sleeps
 ) -> AsyncIterator[CognigyAiClient]:
     """A client straight on the mock, API key auth, waits recorded."""
-    with respx.mock(assert_all_mocked=True) as router:
+    with respx.mock(assert_all_mocked=True, assert_all_called=False) as router:
         router.route(host="api-test.cognigy.invalid").mock(
             side_effect=asgi_side_effect(v2_mock)
         )
@@ -349,3 +349,28 @@ async def test_settings_without_credentials_stop_before_sending() -> None:
             cognigy_ai_client(http, settings)
         with pytest.raises(PlatformError, match="COGNIGY_API_URL"):
             cognigy_ai_client(http, HarnessSettings())
+
+
+def test_a_merge_into_template_keys_is_refused(
+    account_balance: IntegrationDir,
+) -> None:
+    data = account_balance.definition.model_dump()
+    data["config"].update(auth_type="none")
+    data["config"]["request_mapping"]["body"]["source"] = "bot"
+    definition = type(account_balance.definition).model_validate(data)
+
+    with pytest.raises(RegistrationRefusedError, match="cannot merge"):
+        node_config(definition, 15)
+
+
+async def test_a_missing_secret_or_target_stops_before_sending(
+    v2_client: CognigyAiClient, v2_mock: CognigyAiMock, order_status: IntegrationDir
+) -> None:
+    v2_client.secret = lambda name: None
+    with pytest.raises(SecretMissingError, match="SHOP_API_KEY"):
+        await v2_client.register(order_status.definition)
+
+    v2_client.flow_id = None
+    with pytest.raises(PlatformError, match="COGNIGY_FLOW_ID"):
+        await v2_client.register(order_status.definition)
+    assert v2_mock.journal.total == 0
