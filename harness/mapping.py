@@ -20,6 +20,7 @@ from harness.models import (
     BodyTransform,
     IntegrationConfig,
     header_problem,
+    surrogate_path,
 )
 from harness.transform import search
 
@@ -95,7 +96,19 @@ def _scalar(value: Any, where: str) -> str:
             f"request_mapping.{where}: selected {type(value).__name__}, "
             "needs a string, a number or a boolean"
         )
+    _check_sendable(value, where)
     return str(value)
+
+
+def _check_sendable(value: Any, where: str) -> None:
+    """Text from the bot context must be encodable as UTF-8 to be sent."""
+    inner = surrogate_path(value)
+    if inner is not None:
+        place = f"{where}.{inner}" if inner and inner[0] != "[" else where + inner
+        raise ExtractionError(
+            f"request_mapping.{place}: the bot context gave text with a lone "
+            "surrogate, which cannot be sent as UTF-8"
+        )
 
 
 def _rendered(
@@ -142,6 +155,7 @@ def build_request(config: IntegrationConfig, context: dict[str, Any]) -> Request
 
     has_body = config.method not in BODYLESS_METHODS and mapping.body is not None
     body = render(mapping.body, context) if has_body else None
+    _check_sendable(body, "body")
     return RequestSpec(
         method=config.method.value,
         url=url,

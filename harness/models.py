@@ -40,6 +40,8 @@ _OBJECT_ID = r"^[0-9a-f]{24}$"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A field location at the start of a validator's message ("headers.X: reason").
 _LOCATED = re.compile(r"([^\s:]+): (.+)", re.DOTALL)
+_NOT_IN_URL = frozenset({"Cc", "Cf", "Cs"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`")
 
 #: Header names that carry credentials. A definition never sets them itself:
@@ -99,6 +101,12 @@ _SELECTOR_KEYS = frozenset({"$input", "transform"})
 _MODEL_CONFIG = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 _FUNCTIONS = Functions().FUNCTION_TABLE
+
+
+def one_line(text: str) -> str:
+    """Text with every unprintable character escaped: line breaks, controls and
+    lone surrogates (which pydantic cannot even put in an error) included."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def located(field: str, reason: str) -> tuple[str, str]:
@@ -173,6 +181,11 @@ def _lex_without_deprecations(expression: str) -> None:
 
 def jmespath_problem(expression: str) -> str | None:
     """Why a JMESPath expression does not compile, or None when it does."""
+    problem = _jmespath_problem(expression)
+    return None if problem is None else one_line(problem)
+
+
+def _jmespath_problem(expression: str) -> str | None:
     try:
         _lex_without_deprecations(expression)
         tree = jmespath.compile(expression).parsed
@@ -221,6 +234,37 @@ def header_problem(name: str, value: str | None = None) -> str | None:
 def _finite(value: Any, where: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"{where}: {value} is not a JSON number")
+
+
+def surrogate_path(value: Any) -> str | None:
+    """Where a lone surrogate sits in a value, as `a.b[0]` ("" for the value
+    itself or a key of it), or None when there is none.
+
+    Python text may hold one (`"\\ud800"` in YAML or JSON); UTF-8 cannot, so
+    such a value can never be sent.
+    """
+    pending: list[tuple[Any, str]] = [(value, "")]
+    while pending:
+        current, path = pending.pop()
+        if isinstance(current, str) and _SURROGATE.search(current):
+            return path
+        if isinstance(current, dict):
+            for key, item in current.items():
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    return path
+                pending.append((item, f"{path}.{key}" if path else str(key)))
+        elif isinstance(current, list):
+            pending.extend((item, f"{path}[{i}]") for i, item in enumerate(current))
+    return None
+
+
+def _unicode_problem(model: BaseModel) -> str | None:
+    where = surrogate_path(model.model_dump())
+    if where is None:
+        return None
+    return (
+        f"{where or '(definition)'}: text with a lone surrogate cannot be sent as UTF-8"
+    )
 
 
 def _check_selector(template: dict[str, Any], where: str) -> None:
@@ -293,9 +337,16 @@ class RequestMapping(BaseModel):
     @model_validator(mode="after")
     def _templates_valid(self) -> Self:
         try:
-            _check_template(self.body, "body")
+            self._check_templates()
         except RecursionError:
             raise ValueError("body: nested too deeply") from None
+        except ValueError as exc:
+            # Keys are quoted into the message as they are written.
+            raise ValueError(one_line(str(exc))) from None
+        return self
+
+    def _check_templates(self) -> None:
+        _check_template(self.body, "body")
         for part in ("query", "path", "headers"):
             for key, value in getattr(self, part).items():
                 _check_scalar_template(value, f"{part}.{key}")
@@ -304,7 +355,6 @@ class RequestMapping(BaseModel):
             problem = header_problem(name, literal)
             if problem is not None:
                 raise ValueError(f"headers: {problem}")
-        return self
 
 
 class ResponseMapping(BaseModel):
@@ -345,7 +395,8 @@ class RetryPolicy(BaseModel):
 
 def url_problem(url: str) -> str | None:
     """Why `url` is not an external endpoint a definition may name, or None."""
-    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in url):
+    # Cs: a lone surrogate, which no URL encoding can carry.
+    if any(ch.isspace() or unicodedata.category(ch) in _NOT_IN_URL for ch in url):
         return "must not contain whitespace or control characters"
     try:
         parts = urlsplit(url)
@@ -416,7 +467,7 @@ class IntegrationConfig(BaseModel):
     def _url_valid(cls, value: str) -> str:
         problem = url_problem(value)
         if problem is not None:
-            raise ValueError(f"url {problem}")
+            raise ValueError(one_line(f"url {problem}"))
         return value
 
     @field_validator("auth_header_name")
@@ -458,13 +509,14 @@ class IntegrationConfig(BaseModel):
     def _rules_across_fields(self) -> Self:
         # A model validator sees every field, whatever their order in the input.
         for problem in (
+            _unicode_problem(self),
             self._body_problem(),
             self._auth_problem(),
             self._header_set_problem(),
             self._placeholder_problem(),
         ):
             if problem is not None:
-                raise ValueError(problem)
+                raise ValueError(one_line(problem))
         return self
 
     def _body_problem(self) -> str | None:
@@ -560,6 +612,13 @@ class IntegrationDefinition(BaseModel):
     # Only profile `cognigy-ai-v2` reads it: COGNIGY_PROJECT_ID / COGNIGY_FLOW_ID
     # for this integration alone.
     cognigy_ai: CognigyAiTarget | None = None
+
+    @model_validator(mode="after")
+    def _sendable_as_utf8(self) -> Self:
+        problem = _unicode_problem(self)
+        if problem is not None:
+            raise ValueError(one_line(problem))
+        return self
 
     def registration_payload(self) -> dict[str, Any]:
         """The JSON the platform stores: the definition without local settings."""

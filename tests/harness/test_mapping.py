@@ -163,3 +163,11 @@ def test_json_merge_body_and_literal_defaults() -> None:
     spec = build_request(cfg, bot_context({"v": 2, "q": "x"}))
     assert spec.has_body is True
     assert spec.json_body == {"v": 2, "q": "x"}
+
+
+def test_text_utf8_cannot_carry_is_an_extraction_error() -> None:
+    cfg = config(
+        request_mapping={"body": {"$input": "bot.payload", "transform": "json_merge"}}
+    )
+    with pytest.raises(ExtractionError, match=r"request_mapping\.body\.a\[1\]"):
+        build_request(cfg, bot_context({"a": ["x", "\ud800"]}))

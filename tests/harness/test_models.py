@@ -422,3 +422,32 @@ def test_located_splits_nested_fields() -> None:
         "url must use https://",
     )
     assert located("", "name: too short") == ("name", "too short")
+
+
+@pytest.mark.parametrize(
+    ("top", "field"),
+    [
+        ({"description": "\udc00"}, "description"),
+        (
+            {
+                "config": {
+                    "url": URL,
+                    "request_mapping": {"body": {"a": ["x", "\ud800"]}},
+                }
+            },
+            "config.request_mapping.body.a[1]",
+        ),
+    ],
+)
+def test_text_that_utf8_cannot_carry_is_refused(
+    top: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        IntegrationDefinition.model_validate(definition() | top)
+    (error,) = caught.value.errors()
+    location = ".".join(str(part) for part in error["loc"])
+    reason = error["msg"].removeprefix("Value error, ")
+    assert located(location, reason) == (
+        field,
+        "text with a lone surrogate cannot be sent as UTF-8",
+    )

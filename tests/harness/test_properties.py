@@ -7,6 +7,7 @@ explicit `@example`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -18,7 +19,13 @@ from hypothesis import example, find, given, reject
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from harness.errors import ExtractionError, HarnessError, TransformError
+from harness.errors import (
+    DefinitionError,
+    ExtractionError,
+    HarnessError,
+    TransformError,
+)
+from harness.loader import load_definition
 from harness.mapping import build_request, canonical_url, join_path
 from harness.models import (
     IntegrationConfig,
@@ -39,6 +46,8 @@ scalars = (
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=8)
+    # Lone surrogates: Python text can hold them, UTF-8 cannot.
+    | st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), max_size=2)
 )
 # Keys that collide after normalising are common, not a one-in-a-million draw.
 keys = st.sampled_from(
@@ -251,6 +260,24 @@ def has_collision(value: Any) -> bool:
 
 
 @given(definitions | anything)
+@example(
+    {
+        "name": "00",
+        "bot_id": "",
+        "config": {"url": URL, "request_mapping": {"body": {"$input": "\ud800"}}},
+    }
+)
+@example(
+    {
+        "name": "abc",
+        "bot_id": "b",
+        "config": {
+            "url": URL,
+            "request_mapping": {"body": {"\ud800\n": {"$input": 1}}},
+        },
+    }
+)
+@example({"name": "abc", "bot_id": "b", "config": {"url": "https://h.example/\ud800"}})
 @example({"name": "abc", "bot_id": "b", "config": {"url": "https://[::1/"}})
 @example({"name": "abc", "bot_id": "b", "config": {"url": "https://h:x/"}})
 @example(
@@ -306,6 +333,9 @@ def test_accepted_definitions_round_trip_through_json_and_yaml(data: Any) -> Non
 
 
 @given(definitions)
+@example(
+    {"name": "abc", "bot_id": "b", "config": {"url": URL}, "description": "\udc00"}
+)
 def test_whatever_is_accepted_also_round_trips(data: Any) -> None:
     try:
         parsed = IntegrationDefinition.model_validate(data)
@@ -313,6 +343,7 @@ def test_whatever_is_accepted_also_round_trips(data: Any) -> None:
         return
     dumped = parsed.model_dump(mode="json")
     assert IntegrationDefinition.model_validate(dumped) == parsed
+    assert IntegrationDefinition.model_validate_json(parsed.model_dump_json()) == parsed
     assert (
         IntegrationDefinition.model_validate(yaml.safe_load(yaml_form(dumped)))
         == parsed
@@ -491,6 +522,8 @@ payloads = anything | st.dictionaries(
 
 @given(payloads, st.sampled_from([POSTED, FETCHED]))
 @example({"id": "+49 30/1"}, POSTED)
+@example({"id": "\ud800"}, FETCHED)
+@example({"id": 1, "src": ["\udc00"]}, POSTED)
 @example({"id": 1, "h": "a\nb"}, POSTED)
 def test_request_mapping_is_total_over_bot_payloads(
     payload: Any, config: IntegrationConfig
@@ -513,3 +546,48 @@ def test_request_mapping_is_total_over_bot_payloads(
         assert spec.json_body is None
     else:
         assert spec.json_body == {"src": 1} | payload
+
+
+# YAML values that are not JSON, or not what they look like.
+yaml_values = st.sampled_from(
+    [
+        "2024-01-01",
+        "2024-01-01T10:00:00Z",
+        "!!binary aGk=",
+        "!!set {a, b}",
+        "!!python/object:os.system {}",
+        ".nan",
+        "-.inf",
+        "0x1F",
+        "1_000",
+        "~",
+        "yes",
+        "&a [*a]",
+        "{a: 1, a: 2}",
+        "{? [a]: 1}",
+        "[unclosed",
+        "'\\x85'",
+        '"\\ud800"',
+    ]
+) | st.text(alphabet="{}[],:'\"&*!|>-?#% \nab1", max_size=12)
+YAML_TEMPLATE = (
+    "name: abc\nbot_id: b\nconfig:\n  url: https://h.example/\n"
+    "  request_mapping:\n    body: {value}\n"
+)
+
+
+@given(value=yaml_values, where=st.sampled_from(["body", "top"]))
+def test_any_yaml_text_is_loaded_or_refused_with_a_definition_error(
+    value: str, where: str, tmp_path: Path
+) -> None:
+    file = tmp_path / "integration.yaml"
+    text = YAML_TEMPLATE.format(value=value) if where == "body" else value
+    file.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        load_definition(file)
+    except DefinitionError as error:
+        message = str(error)
+    else:
+        return
+    # Every refusal names the file, so `validate` can print it.
+    assert message.startswith(str(file))

@@ -93,3 +93,20 @@ def test_a_missing_file_is_refused(
     code, out = validate(capsys, tmp_path / "nowhere")
     assert code == 1
     assert "cannot read" in out
+
+
+def test_yaml_anchors_and_merge_keys_still_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "integration.yaml"
+    file.write_text(
+        "common: &common {url: 'https://h.example/', method: GET}\n"
+        "name: abc\nbot_id: b\n"
+        "config: {<<: *common, method: DELETE}\n"
+    )
+    code, out = validate(capsys, file)
+    # `common` is not a field: the merge worked and only that is refused.
+    assert code == 1
+    assert f"{file}: common: Extra inputs are not permitted" in out
+    assert "twice" not in out
+    assert ": config" not in out
