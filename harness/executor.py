@@ -57,6 +57,7 @@ Sleep = Callable[[float], Awaitable[None]]
 #: Statuses that carry a Location to follow (when the definition allows it).
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _EXCERPT = 200
+_BACKSTOP_SLACK_SECONDS = 0.05
 _MASK = "***"
 
 
@@ -313,7 +314,10 @@ class Executor:
         async with self._slot(call, budget):
             began = time.monotonic()
             try:
-                async with asyncio.timeout(budget):
+                # httpx bounds each phase; this bounds the whole attempt (a
+                # body that trickles in). A little later than httpx, so its
+                # precise errors (a connect timeout: nothing was sent) win.
+                async with asyncio.timeout(budget + _BACKSTOP_SLACK_SECONDS):
                     response = await self._exchange(call, budget)
             except (TimeoutError, httpx.TimeoutException) as exc:
                 error = self._timeout_error(call, exc, budget, by_deadline)

@@ -359,14 +359,21 @@ async def test_non_idempotent_calls_say_why_they_were_not_retried(
     assert "idempotency_key" in result.error.message
 
 
-async def test_post_is_retried_after_a_connect_error_nothing_was_sent(
-    executor: Executor, router: respx.MockRouter
+@pytest.mark.parametrize(
+    ("failure", "kind"),
+    [
+        (httpx.ConnectError("refused"), "connection_error"),
+        (httpx.ConnectTimeout(""), "timeout"),
+    ],
+)
+async def test_post_is_retried_when_the_connection_never_came_up(
+    executor: Executor, router: respx.MockRouter, failure: Exception, kind: str
 ) -> None:
-    route = router.post(URL).mock(side_effect=[httpx.ConnectError("refused"), OK])
+    route = router.post(URL).mock(side_effect=[failure, OK])
     result = await executor.execute(config(), bot_context({}))
     assert result.ok
     assert route.call_count == 2
-    assert [a.outcome for a in result.attempts] == ["connection_error", 200]
+    assert [a.outcome for a in result.attempts] == [kind, 200]
 
 
 @pytest.mark.parametrize("failure", [httpx.ReadTimeout(""), httpx.ReadError("")])
