@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,6 +22,12 @@ pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[1]
 INTEGRATIONS = ROOT / "integrations"
+#: The `cognigy-harness` console script, run by this interpreter (subprocess).
+CLI = [
+    sys.executable,
+    "-c",
+    "import sys; from harness.cli import main; sys.exit(main())",
+]
 
 # Property tests: `fast` (the default) keeps `make test` quick; `make test-deep`
 # sets HYPOTHESIS_PROFILE=deep. No deadline: the machines are shared and

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from harness.cli.record import add_record_mode
 from harness.errors import DefinitionError
 from harness.loader import find_integrations, load_integration
 from harness.settings import HarnessSettings
@@ -62,6 +63,15 @@ def register(subparsers: Any) -> None:
         metavar="BOT_ID",
         help="a bot of another workspace: registering for it gets 403 (repeatable)",
     )
+    # Recording writes each integration's fixtures.yaml when the server stops.
+    add_record_mode(serve, "--record-mode", "none")
+    serve.add_argument(
+        "--upstream",
+        action="append",
+        default=[],
+        metavar="HOST=URL",
+        help="record HOST's answers from URL instead of https://HOST (repeatable)",
+    )
     serve.set_defaults(handler=run_serve)
 
 
@@ -82,6 +92,8 @@ def run_serve(args: argparse.Namespace) -> int:
             rate_limit=RateLimit.parse(args.rate_limit) if args.rate_limit else None,
             foreign_bots=frozenset(args.foreign_bot),
             expires_in=args.token_expires_in,
+            record_mode=args.record_mode,
+            upstreams=_upstreams(args.upstream),
         )
     except DefinitionError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -95,13 +107,34 @@ def run_serve(args: argparse.Namespace) -> int:
     quiet_injected_resets()
     port = listener.getsockname()[1]
     _print_mocks(environment, f"http://{args.host}:{port}", settings)
-    app = _on_shutdown(environment.asgi_app(), lambda: _print_unused(environment))
+    app = _on_shutdown(environment.asgi_app(), lambda: _finish(environment))
     config = uvicorn.Config(app, log_level="warning")
     uvicorn.Server(config).run(sockets=[listener])
     return 0
 
 
-def _on_shutdown(app: Any, callback: Callable[[], None]) -> Any:
+def _upstreams(items: list[str]) -> dict[str, str]:
+    upstreams = {}
+    for item in items:
+        host, _, url = item.partition("=")
+        if not host or not url.startswith(("http://", "https://")):
+            raise ValueError(f"--upstream {item!r} is not HOST=http(s)://...")
+        upstreams[host] = url
+    return upstreams
+
+
+async def _finish(environment: Any) -> None:
+    """At shutdown: write what was recorded, then report unused fixtures."""
+    await environment.aclose()
+    for path in environment.save_recordings():
+        print(f"wrote recorded interactions to {path}", flush=True)
+    for recorder in environment.recorders:
+        for message in recorder.errors:
+            print(f"error: {message}", file=sys.stderr, flush=True)
+    _print_unused(environment)
+
+
+def _on_shutdown(app: Any, callback: Callable[[], Awaitable[None]]) -> Any:
     """`app`, calling `callback` when the server shuts down.
 
     At shutdown, not after `run` returns: uvicorn re-raises the SIGTERM that
@@ -112,7 +145,7 @@ def _on_shutdown(app: Any, callback: Callable[[], None]) -> Any:
         async def watched_receive() -> Any:
             message = await receive()
             if message["type"] == "lifespan.shutdown":
-                callback()
+                await callback()
             return message
 
         await app(

@@ -32,14 +32,7 @@ def register(subparsers: Any) -> None:
         "fixtures.yaml. The platform and webhook stay mocked.",
     )
     parser.add_argument("integration", type=Path, metavar="INTEGRATION")
-    parser.add_argument(
-        "--mode",
-        choices=["none", "once", "new_episodes", "all"],
-        default="new_episodes",
-        help="once: record only if there is no fixture file; new_episodes "
-        "(default): record what the file lacks; all: re-record everything; "
-        "none: replay only (a dry run that shows near misses)",
-    )
+    add_record_mode(parser, "--mode", "new_episodes")
     parser.add_argument(
         "--payload",
         type=Path,
@@ -67,6 +60,22 @@ def register(subparsers: Any) -> None:
         "--audit-log", type=Path, metavar="FILE", help="the audit log to append to"
     )
     parser.set_defaults(handler=run_record)
+
+
+#: The record modes (`mocks.record.RecordMode`), without importing the mocks.
+RECORD_MODES = ("none", "once", "new_episodes", "all")
+
+
+def add_record_mode(parser: argparse.ArgumentParser, flag: str, default: str) -> None:
+    """The record-mode option, as `record` and `mock serve` both take it."""
+    parser.add_argument(
+        flag,
+        choices=RECORD_MODES,
+        default=default,
+        help=f"none: replay only (near misses shown); once: record only if "
+        f"there is no fixture file; new_episodes: record what the file lacks; "
+        f"all: re-record everything (default: {default})",
+    )
 
 
 def run_record(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -21,7 +22,7 @@ from mocks.fixtures import load_fixture_file
 from mocks.record import Recorder, RecordMode
 from mocks.scrub import Scrubber
 from mocks.transport import BackgroundServer
-from tests.conftest import INTEGRATIONS
+from tests.conftest import CLI, INTEGRATIONS
 
 HOST = "api.recorded.test"
 URL = f"https://{HOST}"
@@ -305,3 +306,36 @@ def test_the_record_command_writes_a_scrubbed_fixture_file(
     assert [secret for secret in SECRETS if secret in written] == []
     assert replayed == 0
     assert app.hits == hits, "mode none replays from the file"
+
+
+def test_mock_serve_records_when_asked(
+    upstream: tuple[Upstream, str], tmp_path: Path
+) -> None:
+    _, base_url = upstream
+    integration = tmp_path / "account-balance"
+    shutil.copytree(INTEGRATIONS / "account-balance", integration)
+    host = "api.external-service.com"
+    command = [*CLI, "mock", "serve", str(integration), "--port", "0"]
+    command += ["--record-mode", "all", "--upstream", f"{host}={base_url}"]
+
+    # Our own CLI with fixed arguments.
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    assert process.stdout is not None
+    with process.stdout:
+        external = next(
+            line.rpartition(": ")[2].strip()
+            for line in process.stdout
+            if line.startswith(f"external mock for {host}")
+        )
+        answer = httpx.post(
+            f"{external}/v1/data", json={"q": 1}, headers={"X-API-Key": API_KEY}
+        )
+        process.terminate()
+        rest = process.stdout.read()
+    process.wait(timeout=10)
+
+    assert answer.json()["data"]["result"] == {"balance": 12.5, "currency": "EUR"}
+    assert f"wrote recorded interactions to {integration / 'fixtures.yaml'}" in rest
+    written = (integration / "fixtures.yaml").read_text(encoding="utf-8")
+    assert "/v1/data" in written
+    assert API_KEY not in written

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import INTEGRATIONS
+from tests.conftest import CLI, INTEGRATIONS
 
-# The installed console script's entry point, run by this interpreter.
-CLI = [
-    sys.executable,
-    "-c",
-    "import sys; from harness.cli import main; sys.exit(main())",
-]
 DEMO_FORM = {
     "grant_type": "client_credentials",
     "client_id": "demo-client",
