@@ -43,5 +43,12 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_execute.py
 
+# A locust load run against the mocks on loopback; override either variable,
+# e.g. make load LOAD_ARGS="--profile flaky --users 50 --duration 1m".
+LOAD_INTEGRATION ?= integrations/account-balance
+LOAD_ARGS ?= --users 20 --duration 10s
+load: $(STAMP)
+	$(BIN)/cognigy-harness load $(LOAD_INTEGRATION) $(LOAD_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

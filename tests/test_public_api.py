@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("package", ["harness", "mocks", "contracts"])
+@pytest.mark.parametrize("package", ["harness", "mocks", "contracts", "loadtests"])
 def test_all_is_sorted_unique_and_importable(package: str) -> None:
     module = importlib.import_module(package)
     names = list(module.__all__)

@@ -16,6 +16,7 @@ from harness.cli import (
     contract,
     execute,
     gate,
+    load,
     mock,
     new,
     record,
@@ -23,7 +24,7 @@ from harness.cli import (
     webhook,
 )
 
-COMMANDS = (execute, validate, mock, record, audit, webhook, gate, new, contract)
+COMMANDS = (execute, validate, mock, record, audit, webhook, gate, new, contract, load)
 
 
 def build_parser() -> argparse.ArgumentParser:
