@@ -30,30 +30,28 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 
-class RealThreadExecutor(ThreadPoolExecutor):
-    """Runs each call in a new OS thread that gevent does not manage.
+class InlineExecutor(ThreadPoolExecutor):
+    """Runs each call at once, on the calling thread: the loop's thread.
 
-    asyncio resolves host names (and runs other blocking calls) in its
-    default executor, whose patched threads would be greenlets of a hub that
-    never runs in the loop thread: name resolution would hang for good.
-    (asyncio accepts only a ThreadPoolExecutor, hence the base class; none
-    of its own threads is ever started.)
+    asyncio hands blocking calls (`to_thread`, name resolution) to its default
+    executor. In a gevent-patched process the locks those calls create are
+    gevent locks, which deadlock when real threads contend for them (seen
+    with the audit log's lock), and patched threads would be greenlets of a
+    hub that never runs. Inline, every such call runs on the loop thread, one
+    at a time: a slow one (an fsync, a lock held by another process) holds up
+    the loop while it lasts, which load runs accept. (asyncio accepts only a
+    ThreadPoolExecutor, hence the base class; it never starts a thread.)
     """
 
     def submit(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
     ) -> Future[T]:
         future: Future[T] = Future()
-
-        def work() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                future.set_result(fn(*args, **kwargs))
-            except BaseException as exc:
-                future.set_exception(exc)
-
-        monkey.get_original("_thread", "start_new_thread")(work, ())
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
         return future
 
 
@@ -106,7 +104,7 @@ class AsyncioBridge:
         selector_class = monkey.get_original("selectors", "EpollSelector")
 
         loop = asyncio.SelectorEventLoop(selector_class())
-        loop.set_default_executor(RealThreadExecutor())
+        loop.set_default_executor(InlineExecutor())
         started = allocate_lock()
         started.acquire()
 

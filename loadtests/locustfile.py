@@ -30,8 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-import httpx
-from httpx_aiohttp import AiohttpTransport
 from locust import User, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -95,6 +93,7 @@ class ProcessState:
         # Wall-clock bounds of the run (master or single process).
         self.started_at = 0.0
         self.stopped_at = 0.0
+        self.progress: gevent.Greenlet | None = None
         self.integration: IntegrationDir | None = None
         self.definition: IntegrationDefinition | None = None
         self.pipeline: Pipeline | None = None
@@ -129,34 +128,12 @@ class ProcessState:
     ) -> ExecutionReport:
         if self.pipeline is None:
             # Created on the loop thread: one pooled client for all users.
-            settings = HarnessSettings()
-            self.pipeline = Pipeline(settings, client=load_client(settings))
+            self.pipeline = Pipeline(HarnessSettings())
         return await self.pipeline.run(definition, context)
 
     def close(self) -> None:
         pipeline, self.pipeline = self.pipeline, None
-        self.bridge.close(_close(pipeline) if pipeline else None)
-
-
-def load_client(settings: HarnessSettings) -> httpx.AsyncClient:
-    """The pipeline's pooled client in a load run, on aiohttp's transport.
-
-    httpx's default transport stalls from about 20 concurrent calls on a
-    2-core machine (measured: ~160 calls/s and p95 400 ms against a mock
-    that answers ~900/s to the aiohttp transport), which would measure the
-    load generator, not the integration. Everything above the transport
-    (retries, parsing, webhook, audit) is the pipeline's own code.
-    """
-    limits = httpx.Limits(
-        max_connections=settings.max_connections,
-        max_keepalive_connections=settings.max_connections,
-    )
-    return httpx.AsyncClient(transport=AiohttpTransport(limits=limits))
-
-
-async def _close(pipeline: Pipeline) -> None:
-    await pipeline.aclose()
-    await pipeline.client.aclose()
+        self.bridge.close(pipeline.aclose() if pipeline else None)
 
 
 STATE = ProcessState()
@@ -220,7 +197,9 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
     STATE.prepare(environment)
     STATE.started_at = time.time()
     if options.progress_interval > 0:
-        gevent.spawn(_print_progress, environment, options.progress_interval)
+        STATE.progress = gevent.spawn(
+            _print_progress, environment, options.progress_interval
+        )
 
 
 def _print_progress(environment: Environment, interval: float) -> None:
@@ -243,6 +222,8 @@ def _print_progress(environment: Environment, interval: float) -> None:
 @events.test_stop.add_listener
 def _on_test_stop(environment: Environment, **_kwargs: Any) -> None:
     STATE.stopped_at = time.time()
+    if STATE.progress is not None:
+        STATE.progress.kill(block=False)
     if isinstance(environment.runner, WorkerRunner):
         # Report the last executions now, before the worker tells the master
         # it stopped; locust's own final report comes with `quit`, and a

@@ -42,7 +42,7 @@ async def test_error_rate_and_retries_match_the_fault_rate(
             tally.observe(await pipeline.run(definition, context))
 
     with environment.in_process():
-        audit = AuditLog(tmp_path / "audit.jsonl")
+        audit = AuditLog(tmp_path / "audit.jsonl", durability="group")
         # No webhook: half the in-process calls, and not what is measured here.
         settings = environment.settings.model_copy(update={"webhook_url": None})
         async with Pipeline(settings, audit_log=audit, sleep=no_sleep) as pipeline:
