@@ -42,6 +42,7 @@ typecheck: $(STAMP)
 # call, on one loopback mock; then RSS over 20,000 in-process executions.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_execute.py
+	$(BIN)/python benchmarks/bench_audit.py
 
 # A locust load run against the mocks on loopback; override either variable,
 # e.g. make load LOAD_ARGS="--profile flaky --users 50 --duration 1m".
