@@ -319,14 +319,10 @@ class Executor:
                 # precise errors (a connect timeout: nothing was sent) win.
                 async with asyncio.timeout(budget + _BACKSTOP_SLACK_SECONDS):
                     response = await self._exchange(call, budget)
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                error = self._timeout_error(call, exc, budget, by_deadline)
+            except (TimeoutError, httpx.RequestError) as exc:
+                error = self._failure(call, exc, budget, by_deadline)
                 call.record(error.kind, began)
                 raise error from None
-            except httpx.RequestError as exc:
-                conn_error = self._connection_error(call, exc)
-                call.record(conn_error.kind, began)
-                raise conn_error from None
 
         call.record(response.status_code, began)
         logger.info(
@@ -448,29 +444,37 @@ class Executor:
             )
         return parse_json_body(response)
 
-    def _timeout_error(
+    def _failure(
         self, call: _Call, exc: Exception, budget: float, by_deadline: bool
     ) -> HarnessError:
+        """The typed error of an attempt that got no answer to parse."""
+        reason = str(exc) or type(exc).__name__
+        timed_out = isinstance(exc, TimeoutError | httpx.TimeoutException)
         if isinstance(exc, httpx.PoolTimeout):
             waited = self.settings.pool_timeout_seconds
             return LocalSaturationError(
                 f"{call.what}: no free connection in the pool within "
                 f"{waited:g} s; nothing was sent"
             )
-        if by_deadline:
+        if timed_out and by_deadline:
             return DeadlineExceededError(
                 f"{call.what}: the deadline of {call.config.deadline_seconds:g} s "
                 f"passed during attempt {len(call.attempts) + 1}"
+            )
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) and (
+            _dropped_after_connecting(exc)
+        ):
+            return UpstreamConnectionError(
+                f"{call.what}: connection dropped ({reason})"
             )
         if isinstance(exc, httpx.ConnectTimeout):
             return ConnectTimeoutError(
                 f"{call.what}: no connection within {budget:g} s"
             )
-        return ReadTimeoutError(f"{call.what}: no complete answer within {budget:g} s")
-
-    @staticmethod
-    def _connection_error(call: _Call, exc: httpx.RequestError) -> UpstreamError:
-        reason = str(exc) or type(exc).__name__
+        if timed_out:
+            return ReadTimeoutError(
+                f"{call.what}: no complete answer within {budget:g} s"
+            )
         if isinstance(exc, httpx.ConnectError):
             return ConnectFailedError(f"{call.what}: could not connect ({reason})")
         if isinstance(exc, httpx.DecodingError):
@@ -478,6 +482,20 @@ class Executor:
                 f"{call.what}: the answer could not be decoded ({reason})"
             )
         return UpstreamConnectionError(f"{call.what}: connection failed ({reason})")
+
+
+def _dropped_after_connecting(exc: httpx.RequestError) -> bool:
+    """Whether a "connect" error really came after the request may have gone out.
+
+    httpx-aiohttp maps every aiohttp connection error to `ConnectTimeout`, a
+    server that hung up after reading the request included. Only aiohttp's
+    connector errors mean that nothing was sent.
+    """
+    cause = exc.__cause__
+    if cause is None or not type(cause).__module__.startswith("aiohttp"):
+        return False
+    names = {cls.__name__ for cls in type(cause).__mro__}
+    return not names & {"ClientConnectorError", "ConnectionTimeoutError"}
 
 
 class _Slot:

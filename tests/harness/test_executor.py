@@ -762,3 +762,35 @@ async def test_one_info_line_per_attempt_and_per_retry_without_secrets(
     assert lines[1] == f"POST {URL}: attempt 1 of 3 failed (503), retrying in 2.00 s"
     assert lines[2].startswith(f"POST {URL} -> 200 (attempt 2")
     assert KEY not in caplog.text
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_a_post_the_server_hung_up_on_is_not_sent_again(transport: str) -> None:
+    # A real loopback server that reads the request, then closes without
+    # answering: the server may have acted, whatever the transport calls it.
+    received = 0
+
+    async def hang_up(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        nonlocal received
+        await reader.readuntil(b"\r\n\r\n")
+        received += 1
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = HarnessSettings(
+        external_api_key=SecretStr(KEY),
+        http_transport=transport,
+        host_overrides={"api.example.com": f"http://127.0.0.1:{port}"},
+        allowed_private_networks=["127.0.0.0/8"],
+    )
+    async with server, pooled_client(settings) as client:
+        executor = Executor(client, settings, sleep=Sleeps())
+        result = await executor.execute(config(), bot_context({}))
+
+    assert received == 1, result.error
+    assert result.error is not None
+    assert result.error.kind == "connection_error"
+    assert "idempotency_key" in result.error.message
