@@ -2,7 +2,8 @@
 
 `mock_targets` pairs each contract with its mock (in-process ASGI, no
 network). `live_targets` pairs them with the real servers: the platform in
-`COGNIGY_TENANT_URL` and the external services the integrations call. A live
+`COGNIGY_TENANT_URL`, the Cognigy.AI API in `COGNIGY_API_URL` and the
+external services the integrations call. A live
 target that is not configured or not reachable is kept, with a skip reason
 that says which, so the report shows what was not checked.
 """
@@ -22,6 +23,7 @@ from contracts.provider import (
     fixture_mock_target,
     platform_mock_target,
 )
+from harness.platform_v2 import TOKEN_PATH as COGNIGY_AI_TOKEN_PATH
 from harness.settings import HarnessSettings
 from mocks.cognigy import TOKEN_PATH
 from mocks.fixtures import load_fixture_file
@@ -70,7 +72,10 @@ def live_targets(
 ) -> list[Target]:
     """The real servers: read-only unless `allow_writes` (platform only)."""
     chosen = settings or HarnessSettings()
-    targets = [_live_platform(chosen, allow_writes)]
+    targets = [
+        _live_platform(chosen, allow_writes),
+        _live_cognigy_ai(chosen, allow_writes),
+    ]
     seen: set[str] = set()
     for path in fixture_files(integrations):
         base_url = load_fixture_file(path).base_url or ""
@@ -112,6 +117,45 @@ def _live_platform(settings: HarnessSettings, allow_writes: bool) -> Target:
         contract,
         base_url=base_url,
         headers=bearer,
+        read_only=not allow_writes,
+    )
+    return _with_reachability(target)
+
+
+def _live_cognigy_ai(settings: HarnessSettings, allow_writes: bool) -> Target:
+    """The Cognigy.AI v2.0 API (profile cognigy-ai-v2): API key, else OAuth2."""
+    contract = load_contract("cognigy-ai-v2")
+    name = "cognigy.ai v2 (live)"
+    if settings.cognigy_api_url is None:
+        return Target(name, contract, skip_reason="COGNIGY_API_URL is not set")
+    api_key = settings.cognigy_api_key
+    has_client = settings.cognigy_client_id and settings.cognigy_client_secret
+    if api_key is None and not has_client:
+        reason = "COGNIGY_API_KEY (or COGNIGY_CLIENT_ID / _SECRET) is not set"
+        return Target(name, contract, skip_reason=reason)
+    base_url = str(settings.cognigy_api_url).rstrip("/")
+
+    async def credentials() -> dict[str, str]:
+        # Without Accept: application/json the lists would come as HAL.
+        headers = {"Accept": "application/json"}
+        if api_key is not None:
+            return {**headers, "X-API-Key": api_key.get_secret_value()}
+        secret = settings.cognigy_client_secret
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": settings.cognigy_client_id or "",
+            "client_secret": secret.get_secret_value() if secret else "",
+        }
+        async with httpx.AsyncClient(base_url=base_url, timeout=10.0) as client:
+            response = await client.post(COGNIGY_AI_TOKEN_PATH, data=form)
+            response.raise_for_status()
+        return {**headers, "Authorization": f"Bearer {response.json()['access_token']}"}
+
+    target = Target(
+        name,
+        contract,
+        base_url=base_url,
+        headers=credentials,
         read_only=not allow_writes,
     )
     return _with_reachability(target)

@@ -21,12 +21,15 @@ from starlette.responses import Response
 from contracts.documents import load_contract
 from contracts.guard import guard_environment
 from contracts.provider import RunOptions, cognigy_ai_mock_target, run_contract_checks
+from contracts.targets import live_targets
 from harness.loader import IntegrationDir
 from harness.pipeline import Pipeline
 from harness.settings import HarnessSettings
 from mocks.base import json_response
 from mocks.cognigy_v2 import CognigyAiMock
 from mocks.environment import MockEnvironment
+from mocks.transport import BackgroundServer
+from tests.conftest import INTEGRATIONS
 
 pytestmark = pytest.mark.contract
 
@@ -118,3 +121,23 @@ def validator(fragment: dict[str, Any]) -> Any:
     return jsonschema_rs.validator_for(
         {**fragment, "components": DOCUMENT["components"]}
     )
+
+
+def test_a_live_tenant_is_checked_read_only_with_its_api_key() -> None:
+    mock = CognigyAiMock()
+    with BackgroundServer(mock) as server:
+        settings = HarnessSettings(
+            cognigy_api_url=server.base_url, cognigy_api_key=mock.api_key
+        )
+        [_, cognigy_ai, *_] = live_targets(INTEGRATIONS, settings)
+        run = run_contract_checks([cognigy_ai], QUICK)
+
+    assert not cognigy_ai.skip_reason
+    assert run.ok, [str(f) for f in run.targets[0].failures]
+    assert {entry.method for entry in mock.journal.entries} <= {"GET", "HEAD"}
+    assert not mock.connections  # read-only: nothing was created
+
+
+def test_a_live_tenant_without_configuration_is_skipped_with_the_reason() -> None:
+    [_, cognigy_ai, *_] = live_targets(INTEGRATIONS, HarnessSettings())
+    assert cognigy_ai.skip_reason == "COGNIGY_API_URL is not set"
