@@ -43,6 +43,9 @@ DEMO_API_KEY = "demo-cognigy-api-key"
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
+MAX_SKIP = 1_000_000
+_SORT = re.compile(r"[A-Za-z_]+:(asc|desc)")
+_OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 NOT_FOUND, CONFLICT, INVALID = 1002, 1004, 1005
 UNAUTHORIZED, RATE_LIMITED = 1000, 1006
 
@@ -104,6 +107,14 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
         detail = f"{name} must be an integer from {low} to {high}"
         raise Problem(400, "Bad Request", detail, INVALID)
     return int(raw)
+
+
+def _project_param(request: Request) -> str | None:
+    """The `projectId` filter of a list, which must be an id when given."""
+    project = request.query_params.get("projectId")
+    if project is not None and not _OBJECT_ID.fullmatch(project):
+        raise _invalid(f"projectId {project!r} is not a 24-hex id")
+    return project
 
 
 def _wants_json(request: Request) -> bool:
@@ -294,9 +305,9 @@ class CognigyAiMock(MockApp):
         items = _filtered(items, request.query_params.get("filter"))
         items = _sorted(items, request.query_params.get("sort"))
         limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-        offset = _int_param(request, "skip", 0, 0, 10**9)
+        offset = _int_param(request, "skip", 0, 0, MAX_SKIP)
         for key in ("next", "previous"):
-            if request.query_params.get(key):
+            if key in request.query_params:
                 offset = _offset(request.query_params[key])
 
         page = items[offset : offset + limit]
@@ -329,7 +340,7 @@ class CognigyAiMock(MockApp):
         return self._list(request, "projects", list(self.projects.values()))
 
     async def _list_flows(self, request: Request, body: Any, match: Any) -> Response:
-        project = request.query_params.get("projectId")
+        project = _project_param(request)
         flows = [f for f in self.flows.values() if project in (None, f["projectId"])]
         return self._list(request, "flows", flows)
 
@@ -383,7 +394,11 @@ class CognigyAiMock(MockApp):
 
     async def _update_node(self, request: Request, body: Any, match: Any) -> Response:
         node = self._node(match["flow"], match["node"])
-        config = {**node["config"], **body.get("config", {})}
+        _strings(body, ("label", "comment"))
+        update = body.get("config", {})
+        if not isinstance(update, dict):
+            raise _invalid("config must be an object")
+        config = {**node["config"], **update}
         self._check_node_config(node["type"], config)
         node.update({k: body[k] for k in ("label", "comment") if k in body})
         node["config"] = config
@@ -442,7 +457,7 @@ class CognigyAiMock(MockApp):
     async def _list_connections(
         self, request: Request, body: Any, match: Any
     ) -> Response:
-        project = request.query_params.get("projectId")
+        project = _project_param(request)
         stored = self.connections.values()
         items = [self._public(c) for c in stored if project in (None, c["projectId"])]
         return self._list(request, "connections", items)
@@ -488,11 +503,13 @@ class CognigyAiMock(MockApp):
         self, request: Request, body: Any, match: Any
     ) -> Response:
         connection = self._connection(match["id"])
+        _strings(body, ("name",))
+        if body.get("name") == "":
+            raise _invalid("name must not be empty")
         if "fields" in body:
             update = _connection_fields(connection["type"], body["fields"])
             connection["fields"] = {**connection["fields"], **update}
-        if isinstance(body.get("name"), str):
-            connection["name"] = body["name"]
+        connection["name"] = body.get("name", connection["name"])
         connection["lastChanged"] = self.now()
         self._audit("updateConnection", "connection", connection["_id"])
         return Response(status_code=204)
@@ -526,6 +543,13 @@ def problem_response(problem: Problem, instance: str) -> Response:
     return Response(
         json.dumps(body), problem.status, media_type="application/problem+json"
     )
+
+
+def _strings(body: dict[str, Any], names: tuple[str, ...]) -> None:
+    """Refuse a write whose optional text fields are not strings."""
+    for name in names:
+        if name in body and not isinstance(body[name], str):
+            raise _invalid(f"{name} must be a string")
 
 
 def _invalid(detail: str) -> Problem:
@@ -573,11 +597,11 @@ def _filtered(items: list[dict[str, Any]], text: str | None) -> list[dict[str, A
 
 
 def _sorted(items: list[dict[str, Any]], spec: str | None) -> list[dict[str, Any]]:
-    if not spec:
+    if spec is None:
         return items
-    field, _, direction = spec.partition(":")
-    if direction not in ("", "asc", "desc") or not field:
+    if not _SORT.fullmatch(spec):
         raise _invalid(f"sort {spec!r} is not field:asc or field:desc")
+    field, _, direction = spec.partition(":")
     return sorted(
         items, key=lambda item: str(item.get(field, "")), reverse=direction == "desc"
     )
