@@ -31,6 +31,11 @@ contract: $(STAMP)
 contract-live: $(STAMP)
 	$(BIN)/cognigy-harness contract --live --junit contract-live-report.xml
 
+# The CI gate on every example integration, as a pull request would run it.
+.PHONY: gate
+gate: $(STAMP)
+	$(BIN)/cognigy-harness gate integrations/ --junit gate-report.xml
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
