@@ -230,6 +230,9 @@ class Recorder(ExternalMock):
         if isinstance(decoded, dict | list):
             recorded.body = self.scrubber.scrub_json(decoded, seen)
         elif decoded is not None:
+            # Kept as text: a binary answer (an image, a PDF) loses the bytes
+            # that are not UTF-8, so its replay is not byte-identical. The
+            # services an integration calls answer JSON or text.
             recorded.text = str(self.scrubber.scrub_body(decoded, content_type, seen))
         return recorded
 

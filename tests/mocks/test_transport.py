@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from harness.loader import IntegrationDir
+from harness.settings import HarnessSettings
 from mocks.environment import EXTERNAL_PREFIX, MockEnvironment
 from mocks.transport import BackgroundServer
 
 BODY = {"user_id": "u_998877", "query": "account_balance"}
+HOST = "api.external-service.com"
 
 
 async def test_the_same_request_gets_the_same_answer_both_ways(
@@ -80,3 +84,45 @@ async def test_a_slow_mock_times_out_in_process_too(
             else:
                 timed_out = False
     assert timed_out
+
+
+async def test_every_mock_answers_alike_in_both_transports(
+    account_balance: IntegrationDir,
+) -> None:
+    """Platform, external (a match, a near miss, a fault) and webhook."""
+    from mocks.faults import parse_fault_spec
+
+    def requests(settings: HarnessSettings) -> list[tuple[str, str, dict[str, Any]]]:
+        tenant = str(settings.cognigy_tenant_url).rstrip("/")
+        external = settings.host_overrides.get(HOST, f"https://{HOST}")
+        form = {"grant_type": "client_credentials", "client_id": "demo-client"}
+        return [
+            ("POST", f"{tenant}/api/v1/auth/oauth/token", {"data": form}),
+            ("GET", f"{tenant}/api/v1/integrations", {}),
+            ("POST", f"{external}/v1/data", {"json": BODY}),
+            ("POST", f"{external}/v1/data", {"json": {"query": "nope"}}),
+            ("GET", f"{external}/v1/other", {"params": {"a": "1"}}),
+            ("POST", str(settings.webhook_url), {"content": b"[1]"}),
+        ]
+
+    async def answers(settings: HarnessSettings) -> list[tuple[int, Any]]:
+        async with httpx.AsyncClient() as client:
+            found = []
+            for method, url, options in requests(settings):
+                response = await client.request(method, url, **options)
+                found.append((response.status_code, response.json()))
+            environment.external().fault_plan = parse_fault_spec("429:retry-after=3")
+            limited = await client.post(requests(settings)[2][1], json=BODY)
+            found.append((limited.status_code, limited.headers["retry-after"]))
+            return found
+
+    environment = MockEnvironment([account_balance])
+    with environment.in_process():
+        in_process = await answers(environment.settings)
+    with BackgroundServer(environment.asgi_app()) as server:
+        on_port = await answers(environment.port_settings(server.base_url))
+
+    assert in_process == on_port
+    statuses = [status for status, _ in in_process]
+    # The webhook's answer (unsigned event) is whatever its checks say: alike.
+    assert statuses[:5] + statuses[6:] == [401, 401, 200, 599, 599, 429]
