@@ -104,8 +104,11 @@ _FUNCTIONS = Functions().FUNCTION_TABLE
 
 
 def one_line(text: str) -> str:
-    """Text with every unprintable character escaped: line breaks, controls and
-    lone surrogates (which pydantic cannot even put in an error) included."""
+    """Text with every unprintable character escaped, so a message is one line.
+
+    Line breaks, control characters and lone surrogates (which pydantic cannot
+    even put into an error) are written as their escapes.
+    """
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
@@ -237,10 +240,10 @@ def _finite(value: Any, where: str) -> None:
 
 
 def surrogate_path(value: Any) -> str | None:
-    """Where a lone surrogate sits in a value, as `a.b[0]` ("" for the value
-    itself or a key of it), or None when there is none.
+    """Where a lone surrogate sits in a value (`a.b[0]`), or None if nowhere.
 
-    Python text may hold one (`"\\ud800"` in YAML or JSON); UTF-8 cannot, so
+    The path is "" for the value itself or one of its own keys. Python text
+    may hold one (`"\\ud800"` in YAML or JSON); UTF-8 cannot, so
     such a value can never be sent.
     """
     pending: list[tuple[Any, str]] = [(value, "")]
