@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import jsonschema_rs
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from pydantic import SecretStr
 
 from harness.errors import HarnessError
@@ -416,16 +416,39 @@ def verify_log(
     path = Path(path)
     if not path.is_file():
         raise AuditError(f"{path}: no such audit log")
+    head, size = _snapshot(path)
     state = _ChainCheck(hmac_key)
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            if size <= 0:
+                break  # appended after the snapshot: not this check's business
+            size -= len(raw)
             reason = state.check(raw)
             if reason:
                 return AuditVerification(path, number - 1, number, reason, state.chain)
     found = AuditVerification(path, state.tip.seq, chain=state.chain)
     if not check_head:
         return found
-    return _check_head(found, state.tip, read_head(path))
+    return _check_head(found, state.tip, head)
+
+
+def _snapshot(path: Path) -> tuple[ChainTip | None, int]:
+    """The head and the log's size, read together under the writers' lock.
+
+    Writers may keep appending while a long log is checked; checking only
+    the bytes that existed with that head keeps a fresh append from looking
+    like a head that fell behind. A log copied where no lock file can be
+    made (read-only) is read without the lock.
+    """
+    lock = FileLock(str(path) + ".lock")
+    try:
+        lock.acquire(timeout=10, poll_interval=_LOCK_POLL_SECONDS)
+    except (OSError, Timeout):
+        return read_head(path), path.stat().st_size
+    try:
+        return read_head(path), path.stat().st_size
+    finally:
+        lock.release()
 
 
 class _ChainCheck:

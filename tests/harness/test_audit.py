@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,44 @@ def _forge_status_and_rehash(lines: list[str], *, index: int) -> list[str]:
         entry["hash"] = entry_hash(entry, None)
         previous = entry["hash"]
     return [json.dumps(entry) + "\n" for entry in entries]
+
+
+_RUNAWAY = """
+import sys
+from harness.audit import AuditLog
+log = AuditLog(sys.argv[1], durability="group")
+log.record(integration_id="int_run", status="SUCCESS", latency_ms=1.0)
+print("started", flush=True)
+while True:
+    log.record(integration_id="int_run", status="SUCCESS", latency_ms=1.0)
+"""
+
+
+def test_verify_during_appends_and_after_the_writer_is_killed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    writer = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", _RUNAWAY, str(path)], stdout=subprocess.PIPE
+    )
+    assert writer.stdout is not None
+    writer.stdout.readline()
+    writer.stdout.close()
+    try:
+        # Checked while the writer appends: each check sees a consistent
+        # snapshot (head and size taken together), never a false alarm.
+        during = []
+        until = time.monotonic() + 0.5
+        while time.monotonic() < until:
+            during.append(verify_log(path))
+    finally:
+        writer.kill()
+        writer.wait(timeout=30)
+
+    assert all(r.ok for r in during), [r.reason for r in during if not r.ok]
+    assert during[-1].entries > during[0].entries, "the writer was appending"
+    after_crash = verify_log(path)
+    assert after_crash.ok or "incomplete last line" in after_crash.reason
+    write_entries(path, 1)
+    result = verify_log(path)
+    assert result.ok, result.reason
