@@ -78,23 +78,29 @@ class Contract:
     path: Path | None = None
     overlays: tuple[Overlay, ...] = ()
     _validators: dict[str, Any] = field(default_factory=dict, repr=False)
+    _operations: list[Operation] | None = field(default=None, repr=False)
 
     @property
     def title(self) -> str:
         return str(self.document.get("info", {}).get("title", self.name))
 
-    def operations(self) -> Iterator[Operation]:
-        for path, item in self.document.get("paths", {}).items():
-            for method in HTTP_METHODS:
-                if method in item:
-                    yield Operation(
-                        method=method,
-                        path=path,
-                        pointer=f"/paths/{escape(path)}/{method}",
-                        spec=item[method],
-                        path_item=item,
-                        pattern=_path_pattern(path),
-                    )
+    def operations(self) -> list[Operation]:
+        """Every operation of the document (computed once: guards call it a lot)."""
+        if self._operations is None:
+            self._operations = [
+                Operation(
+                    method=method,
+                    path=path,
+                    pointer=f"/paths/{escape(path)}/{method}",
+                    spec=item[method],
+                    path_item=item,
+                    pattern=_path_pattern(path),
+                )
+                for path, item in self.document.get("paths", {}).items()
+                for method in HTTP_METHODS
+                if method in item
+            ]
+        return self._operations
 
     def find_operation(self, method: str, path: str) -> Operation | None:
         """The operation serving `method path`, or None."""

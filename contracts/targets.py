@@ -84,7 +84,13 @@ def live_targets(
         if contract is None or host in seen:
             continue
         seen.add(host)
-        target = Target(f"{host} (live)", contract, base_url=base_url, read_only=True)
+        name = f"{host} (live)"
+        if not any(op.method == "get" for op in contract.operations()):
+            # Only reads are ever sent to a real external service.
+            reason = f"{contract.name} has no read-only operation to call"
+            targets.append(Target(name, contract, skip_reason=reason))
+            continue
+        target = Target(name, contract, base_url=base_url, read_only=True)
         targets.append(_with_reachability(target))
     return targets
 

@@ -72,6 +72,12 @@ def register(subparsers: Any) -> None:
         metavar="HOST=URL",
         help="record HOST's answers from URL instead of https://HOST (repeatable)",
     )
+    serve.add_argument(
+        "--no-contract-guard",
+        action="store_true",
+        help="accept requests the contracts do not allow (by default they are "
+        "refused as the real server would, with the contract's reason)",
+    )
     serve.set_defaults(handler=run_serve)
 
 
@@ -101,6 +107,11 @@ def run_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+    if not args.no_contract_guard:
+        from contracts.guard import guard_environment
+
+        guard_environment(environment)
 
     # Bound here, so `--port 0` can print the port it got.
     listener = socket.create_server((args.host, args.port))

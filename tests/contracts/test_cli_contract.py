@@ -55,6 +55,10 @@ def test_live_without_configuration_skips_every_target_with_a_reason(
     # No internet here: the real external services are unreachable.
     assert "SKIP api.open-meteo.com (live)" in out
     assert "not reachable" in out
+    # Writes never go to a real external service.
+    assert (
+        "SKIP api.external-service.com (live): account-balance has no read-only" in out
+    )
 
 
 def test_live_runs_read_only_against_a_reachable_loopback_tenant() -> None:

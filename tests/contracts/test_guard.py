@@ -17,6 +17,7 @@ from harness.models import (
 )
 from harness.pipeline import SUCCESS, Pipeline, bot_context
 from mocks.environment import MockEnvironment
+from mocks.transport import BackgroundServer
 
 pytestmark = pytest.mark.contract
 
@@ -141,3 +142,22 @@ async def test_a_webhook_event_outside_its_schema_is_refused(
     assert any("event_id" in reason for reason in reasons)
     assert any("MAYBE" in reason for reason in reasons)
     assert mock_env.webhook.events == []
+
+
+def test_the_guards_refuse_invalid_data_on_a_port_too(
+    account_balance: IntegrationDir, weather_forecast: IntegrationDir
+) -> None:
+    environment = MockEnvironment([account_balance, weather_forecast])
+    guards = guard_environment(environment)
+    with BackgroundServer(environment.asgi_app()) as server:
+        served = environment.port_settings(server.base_url)
+        forecast = served.host_overrides["api.open-meteo.com"] + "/v1/forecast"
+        refused = httpx.get(forecast, params={"latitude": "1"})
+        tenant = str(served.cognigy_tenant_url).rstrip("/")
+        token = httpx.post(tenant + "/api/v1/auth/oauth/token", data={"x": "y"})
+
+    assert refused.status_code == 400
+    assert "query.longitude" in refused.json()["reason"]
+    assert token.status_code == 400
+    assert token.json()["error"] == "invalid_request"
+    assert len(guards.violations()) >= 2
