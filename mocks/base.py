@@ -66,15 +66,18 @@ class MockApp:
         body = await request.body()
         entry = await self.journal.add(request, body)
         send = _status_recorder(send, entry)
+        # Every request is checked (and a bad one recorded), but an injected
+        # fault answers first: it stands for what sits in front of the server.
+        refusal = None
         if self.request_check is not None:
             refusal = self.request_check(request, body)
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
 
         fault = self.fault_plan.next_fault(request.method, request.url.path)
         if fault is not None and fault.kind != "latency":
             await self.send_fault(fault, scope, receive, send)
+            return
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         delay = self.fault_plan.base_latency_ms()
         if fault is not None and fault.latency is not None:
