@@ -75,8 +75,9 @@ def register(subparsers: Any) -> None:
     serve.add_argument(
         "--no-contract-guard",
         action="store_true",
-        help="accept requests the contracts do not allow (by default they are "
-        "refused as the real server would, with the contract's reason)",
+        help="accept requests the contracts do not allow (by default, when "
+        "not recording, they are refused as the real server would, with the "
+        "contract's reason)",
     )
     serve.set_defaults(handler=run_serve)
 
@@ -108,7 +109,9 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    if not args.no_contract_guard:
+    # While recording, the real server decides what is valid: that is what
+    # gets recorded, so the guards only stand in for it when replaying.
+    if not args.no_contract_guard and args.record_mode == "none":
         from contracts.guard import guard_environment
 
         guard_environment(environment)
