@@ -467,7 +467,9 @@ class CognigyAiClient:
 def _field(body: Any, name: str, what: str) -> Any:
     """A field every answer of that kind carries, or a clear error."""
     if not isinstance(body, dict) or name not in body:
-        raise PlatformError(f"platform {what}: the answer has no {name!r}")
+        hal = isinstance(body, dict) and "_embedded" in body
+        hint = " (a HAL answer: Accept: application/json was ignored)" if hal else ""
+        raise PlatformError(f"platform {what}: the answer has no {name!r}{hint}")
     return body[name]
 
 

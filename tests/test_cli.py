@@ -213,3 +213,16 @@ def test_run_on_cognigy_ai_v2_refuses_a_bearer_token_with_the_reason(
     assert "bearer" in document["error"]["message"]
     assert document["registration"] is None
     assert document["audit_log"]["status"] == "FAILURE"
+
+
+def test_demo_json_on_cognigy_ai_v2_carries_the_registration(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out = run_cli(capsys, "demo", "--platform", "cognigy-ai-v2", "--json")
+    document = json.loads(out)
+
+    registration = document["registration"]
+    assert code == 0
+    assert registration["id"] == document["integration_id"]
+    assert re.fullmatch(r"[0-9a-f]{24}", registration["connection_id"])
+    assert re.fullmatch(r"[0-9a-f]{24}", registration["flow_id"])

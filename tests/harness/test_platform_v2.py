@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -374,3 +375,19 @@ async def test_a_missing_secret_or_target_stops_before_sending(
     with pytest.raises(PlatformError, match="COGNIGY_FLOW_ID"):
         await v2_client.register(order_status.definition)
     assert v2_mock.journal.total == 0
+
+
+async def test_a_hal_answer_is_named_as_such(
+    v2_client: CognigyAiClient, v2_mock: CognigyAiMock
+) -> None:
+    class IgnoresAccept(httpx.AsyncClient):
+        async def request(self, *args: Any, **kwargs: Any) -> httpx.Response:
+            kwargs["headers"] = {
+                k: v for k, v in kwargs["headers"].items() if k != "Accept"
+            }
+            return await super().request(*args, **kwargs)
+
+    async with IgnoresAccept() as http:
+        v2_client.client = http
+        with pytest.raises(PlatformError, match="a HAL answer"):
+            await v2_client.list_all("/projects", {})
