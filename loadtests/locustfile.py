@@ -210,9 +210,11 @@ def _print_progress(environment: Environment, interval: float) -> None:
         runner = environment.runner
         users = runner.user_count if runner else 0
         failed = total.num_failures / total.num_requests if total.num_requests else 0
+        elapsed = time.monotonic() - started
         sys.stderr.write(
-            f"{PROGRESS_PREFIX}{time.monotonic() - started:6.1f} s  users {users:4d}"
-            f"  executions {total.num_requests:7d}  {total.current_rps:7.1f}/s"
+            f"{PROGRESS_PREFIX}{elapsed:6.1f} s  users {users:4d}"
+            f"  executions {total.num_requests:7d}"
+            f"  {total.num_requests / elapsed:7.1f}/s"
             f"  errors {failed:6.2%}"
             f"  p95 {total.get_current_response_time_percentile(0.95) or 0:.0f} ms\n"
         )

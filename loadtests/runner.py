@@ -14,6 +14,7 @@ import json
 import os
 import queue
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -222,10 +223,13 @@ def locust_command(
     if options.html is not None:
         command += ["--html", str(options.html)]
     if options.processes:
+        # The forked workers connect to --master-port: the same free port.
+        port = str(free_port())
         command += [
             "--processes", str(options.processes),
             "--master-bind-host", "127.0.0.1",
-            "--master-bind-port", str(free_port()),
+            "--master-bind-port", port,
+            "--master-port", port,
         ]  # fmt: skip
     return command
 
@@ -296,6 +300,8 @@ def _run_locust(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Its own process group: a timeout also ends the workers it forked.
+        start_new_session=True,
     ) as process:
         # Read in a thread, so a locust that hangs silently still times out.
         lines: queue.Queue[str | None] = queue.Queue()
@@ -308,7 +314,7 @@ def _run_locust(
             elif line.strip():
                 tail.append(line.rstrip())
         if time.monotonic() >= deadline:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             raise LoadRunError("locust did not finish in time:\n" + "\n".join(tail))
         code = process.wait()
     if code != 0:

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.loader import IntegrationDir
 from loadtests.profiles import LoadProfile
 from loadtests.runner import (
@@ -33,6 +35,18 @@ MASTER_OPTIONS = (
     " --exit-code-on-error 0"
 )
 CLI = [sys.executable, "-c", "from harness.cli import main; raise SystemExit(main())"]
+
+
+def run_cli(options: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`cognigy-harness load` of account-balance, auditing into tmp_path."""
+    audit = ["--audit-log", str(tmp_path / "audit.jsonl")]
+    return subprocess.run(
+        [*CLI, "load", str(ACCOUNT_BALANCE), *options.split(), *audit],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def fixed_delay(ms: float) -> FaultPlan:
@@ -67,15 +81,7 @@ def test_a_200_ms_upstream_gives_a_median_of_200_to_260_ms(tmp_path: Path) -> No
 
 
 def test_cli_names_the_breached_threshold_and_exits_1(tmp_path: Path) -> None:
-    arguments = f"load {ACCOUNT_BALANCE} --users 4 --duration 3s --p95-ms 1"
-    audit = ["--audit-log", str(tmp_path / "audit.jsonl")]
-    completed = subprocess.run(
-        [*CLI, *arguments.split(), *audit],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    completed = run_cli("--users 4 --duration 3s --p95-ms 1", tmp_path)
 
     assert completed.returncode == 1, completed.stderr
     for label in ("executions/s", "p50", "p95", "p99", "error rate", "retries"):
@@ -140,3 +146,60 @@ def test_a_master_and_two_workers_add_up(
     assert len(audit.read_text(encoding="utf-8").splitlines()) == executions
     assert webhook_events == executions
     assert upstream_calls == summary["attempts"] == executions
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["flaky", "rate-limited", "slow", "ramp"])
+def test_each_profile_shows_its_upstream_behaviour(
+    profile: str, tmp_path: Path
+) -> None:
+    options = LoadOptions(
+        integration=ACCOUNT_BALANCE,
+        profile=profile,
+        users=8,
+        duration_s=6,
+        audit_log=tmp_path / "audit.jsonl",
+    )
+
+    summary = run_load(options).summary
+
+    assert summary.profile == profile
+    assert summary.executions > 0
+    if profile == "flaky":
+        # 10 % of attempts answer 503: about 0.11 retries per execution.
+        assert 0.05 <= summary.retries_per_execution <= 0.2, summary
+        assert set(summary.errors) <= {"upstream_status"}
+    elif profile == "rate-limited":
+        # Retry-After: 1 is honoured: a retried execution waits a second.
+        assert summary.retries > 0
+        assert summary.max_ms >= 1_000, summary
+    elif profile == "slow":
+        assert 100 <= summary.p50_ms <= 200, summary
+    else:
+        assert summary.failures == 0
+
+
+@pytest.mark.slow
+def test_local_worker_processes_add_up(tmp_path: Path) -> None:
+    audit = tmp_path / "audit.jsonl"
+    options = LoadOptions(
+        integration=ACCOUNT_BALANCE, users=6, duration_s=5, processes=2, audit_log=audit
+    )
+
+    result = run_load(options)
+
+    assert len(result.workers) == 2
+    assert sum(result.workers.values()) == result.summary.executions > 0
+    lines = audit.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == result.summary.executions
+
+
+@pytest.mark.slow
+def test_the_documented_command_passes_the_definitions_thresholds(
+    tmp_path: Path,
+) -> None:
+    completed = run_cli("--users 20 --duration 10s", tmp_path)
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    for label in ("executions/s", "p50", "p95", "p99", "error rate"):
+        assert label in completed.stdout
