@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import importlib.util
 import json
 import logging
 import tempfile
@@ -102,14 +103,14 @@ class GateOptions:
         skip_load: skip the load run (its rows show as skipped).
         audit_log_path: where the gate's executions are audited; by default
             a file in a temporary folder removed after the run.
-        load_executions: executions in the short load run.
-        load_concurrency: executions in flight at once during the load run.
+        load_duration_s: how long the locust run of each integration lasts.
+        load_users: locust users in that run.
     """
 
     skip_load: bool = False
     audit_log_path: Path | None = None
-    load_executions: int = 100
-    load_concurrency: int = 10
+    load_duration_s: float = 5.0
+    load_users: int = 5
 
 
 @dataclass
@@ -494,87 +495,49 @@ async def check_fixture_drift(
 # ------------------------------------------------------------------- load
 
 
-@register_check("load", "a short load run against the integration's thresholds")
+@register_check("load", "a short locust run against the integration's thresholds")
 async def check_load(
     integration: IntegrationDir, context: GateContext
 ) -> list[CheckResult]:
+    """`loadtests.run_load` on the mocks on loopback, briefly, thresholds checked."""
     options = context.options
     if options.skip_load:
         return [context.result("load", Outcome.SKIPPED, "--skip-load")]
-    if not integration.samples:
-        return [context.result("load", Outcome.SKIPPED, "no sample to drive it with")]
+    if importlib.util.find_spec("locust") is None:
+        reason = "locust is not installed: pip install 'cognigy-harness[load]'"
+        return [context.result("load", Outcome.FAILED, reason + ", or --skip-load")]
+    from loadtests import LoadOptions, LoadRunError, run_load
 
-    started = time.monotonic()
-    snapshot = await _load_run(integration, context)
-    elapsed = time.monotonic() - started
-    problems = threshold_breaches(integration, snapshot)
-    summary = (
-        f"{snapshot['executions']} executions in {elapsed:.1f} s, "
-        f"p95 {snapshot['latency_p95_ms']:g} ms, "
-        f"p99 {snapshot['latency_p99_ms']:g} ms, "
-        f"error rate {snapshot['error_rate']:.2%}"
+    load_options = LoadOptions(
+        integration=integration.root,
+        users=options.load_users,
+        duration_s=options.load_duration_s,
+        # The gate's log: the locust process appends under the same file lock.
+        audit_log=context.audit.path,
     )
-    if problems:
-        return [
-            context.result(
-                "load", Outcome.FAILED, "; ".join(problems), summary, elapsed
-            )
-        ]
-    return [context.result("load", Outcome.PASSED, summary, duration_s=elapsed)]
+    started = time.monotonic()
+    try:
+        result = await asyncio.to_thread(run_load, load_options, _log_progress)
+    except LoadRunError as exc:
+        elapsed = time.monotonic() - started
+        return [context.result("load", Outcome.FAILED, exc.message, "", elapsed)]
+    elapsed = time.monotonic() - started
+
+    summary = result.summary
+    figures = (
+        f"{summary.executions} executions in {summary.duration_s:.1f} s, "
+        f"p95 {summary.p95_ms:g} ms, p99 {summary.p99_ms:g} ms, "
+        f"error rate {summary.error_rate:.2%}"
+    )
+    details = "\n".join(check.describe() for check in result.checks)
+    if not result.passed:
+        reason = "; ".join(check.describe() for check in result.breaches)
+        return [context.result("load", Outcome.FAILED, reason, details, elapsed)]
+    return [context.result("load", Outcome.PASSED, figures, details, elapsed)]
 
 
-async def _load_run(
-    integration: IntegrationDir, context: GateContext
-) -> dict[str, Any]:
-    """Samples in turn, `load_concurrency` at once, on the in-process mocks.
-
-    This measures the harness's own path (mapping, retries, extraction,
-    webhook, audit) with mocks that answer at once: a regression in the
-    integration's handling, not the upstream's real latency.
-    """
-    from mocks.environment import MockEnvironment
-
-    options = context.options
-    environment = MockEnvironment([integration], context.settings)
-    gate = asyncio.Semaphore(options.load_concurrency)
-    samples = integration.samples
-    with environment.in_process():
-        async with Pipeline(
-            environment.settings, audit_log=context.audit, sleep=_record_sleep
-        ) as pipeline:
-
-            async def one(index: int) -> None:
-                payload = samples[index % len(samples)].payload
-                async with gate:
-                    await pipeline.run(integration.definition, bot_context(payload))
-
-            await asyncio.gather(*(one(i) for i in range(options.load_executions)))
-            name = integration.definition.name
-            snapshot = pipeline.metrics.snapshot(name)
-            p99 = pipeline.metrics.by_integration[name].percentile(0.99)
-            return {**snapshot, "latency_p99_ms": round(p99, 3)}
-
-
-def threshold_breaches(
-    integration: IntegrationDir, snapshot: dict[str, Any]
-) -> list[str]:
-    """The thresholds of `integration.yaml` a metrics snapshot breaks."""
-    limits = integration.definition.thresholds
-    if limits is None:
-        return []
-    breaches = []
-    for label, limit in (("p95", limits.p95_ms), ("p99", limits.p99_ms)):
-        value = snapshot[f"latency_{label}_ms"]
-        if limit is not None and value > limit:
-            breaches.append(f"{label} {value:g} ms > {limit:g} ms")
-    rate = limits.max_error_rate
-    if rate is not None and snapshot["error_rate"] > rate:
-        breaches.append(f"error rate {snapshot['error_rate']:.2%} > {rate:.2%}")
-    budget = limits.turn_budget_ms
-    if budget is not None and snapshot["latency_max_ms"] > budget:
-        slowest = snapshot["latency_max_ms"]
-        breaches.append(f"slowest turn {slowest:g} ms > budget {budget:g} ms")
-    return breaches
+def _log_progress(line: str) -> None:
+    logger.info("load: %s", line)
 
 
 # -------------------------------------------------------------- reporters

@@ -40,11 +40,18 @@ def register(subparsers: Any) -> None:
         "--skip-load", action="store_true", help="skip the short load run"
     )
     parser.add_argument(
-        "--load-executions",
+        "--load-duration",
         type=_positive,
-        default=GateOptions.load_executions,
+        default=GateOptions.load_duration_s,
+        metavar="SECONDS",
+        help="how long the locust run of each integration lasts (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--load-users",
+        type=_positive,
+        default=GateOptions.load_users,
         metavar="N",
-        help="executions in the load run (default: %(default)s)",
+        help="locust users in that run (default: %(default)s)",
     )
     parser.add_argument(
         "--audit-log",
@@ -59,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     options = GateOptions(
         skip_load=args.skip_load,
         audit_log_path=args.audit_log,
-        load_executions=args.load_executions,
+        load_duration_s=args.load_duration,
+        load_users=args.load_users,
     )
     try:
         report = asyncio.run(run_gate(args.paths, options, progress=_progress))
@@ -79,9 +87,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return value
 
 
