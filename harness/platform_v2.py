@@ -290,9 +290,9 @@ class CognigyAiClient:
         """The id of the Connection for these credentials, its fields kept current."""
         name = connection_name(config, auth)
         fields = connection_fields(config, auth, secret)
-        stored = await self.list_all(
-            "/connections", {"projectId": project_id, "filter": name}
-        )
+        # Every Connection of the project, compared by name here: what the
+        # API's `filter` matches is not public, so it is not relied on.
+        stored = await self.list_all("/connections", {"projectId": project_id})
         for item in stored:
             if item.get("name") == name and item.get("type") == auth.connection_type:
                 path = f"/connections/{item['_id']}"
