@@ -423,7 +423,9 @@ class EnvironmentGuards:
         if found:
             lines = "\n".join(f"  - {item}" for item in found)
             raise ContractViolation(
-                f"{len(found)} request(s) broke their contract:\n{lines}"
+                f"{len(found)} request(s) broke their contract:\n{lines}\n"
+                "(a test that sends such requests on purpose is marked "
+                "`contract_violations`)"
             )
 
 

@@ -6,11 +6,12 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from contracts.guard import guard_environment
+from contracts.guard import EnvironmentGuards, guard_environment
 from harness.audit import AuditLog
 from harness.loader import IntegrationDir, load_integration
 from harness.pipeline import Pipeline
@@ -44,6 +45,31 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 async def no_sleep(seconds: float) -> None:
     """Backoff waits in tests: recorded, not slept."""
+
+
+@pytest.fixture(autouse=True)
+def _every_mock_environment_guarded(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Consumer side: each `MockEnvironment` a test builds holds every request
+    to the contracts; a request they do not allow fails the test that sent it.
+
+    A test that sends such requests on purpose is marked `contract_violations`.
+    """
+    if request.node.get_closest_marker("contract_violations"):
+        yield
+        return
+    created: list[EnvironmentGuards] = []
+    build = MockEnvironment.__init__
+
+    def guarded(self: MockEnvironment, *args: Any, **kwargs: Any) -> None:
+        build(self, *args, **kwargs)
+        created.append(guard_environment(self))
+
+    monkeypatch.setattr(MockEnvironment, "__init__", guarded)
+    yield
+    for guards in created:
+        guards.assert_clean()
 
 
 @pytest.fixture(autouse=True)
@@ -89,11 +115,8 @@ def cognigy_ai_env(
     """The mocks, with settings on profile `cognigy-ai-v2`."""
     settings = HarnessSettings(cognigy_platform="cognigy-ai-v2")
     environment = MockEnvironment([order_status, account_balance], settings)
-    # Consumer side: a request the contracts do not allow fails the test.
-    guards = guard_environment(environment)
     with environment.in_process():
         yield environment
-    guards.assert_clean()
 
 
 @pytest.fixture
@@ -111,11 +134,8 @@ def mock_env(
     account_balance: IntegrationDir, weather_forecast: IntegrationDir
 ) -> Iterator[MockEnvironment]:
     environment = MockEnvironment([account_balance, weather_forecast])
-    # Consumer side: a request the contracts do not allow fails the test.
-    guards = guard_environment(environment)
     with environment.in_process():
         yield environment
-    guards.assert_clean()
 
 
 @pytest.fixture

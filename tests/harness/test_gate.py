@@ -198,6 +198,8 @@ async def test_a_scenario_naming_a_missing_sample_is_a_validation_failure(
     assert len(skipped) == len(registered_checks())
 
 
+# The gate must catch this request; the shared guard would fail it first.
+@pytest.mark.contract_violations
 async def test_a_request_that_breaks_the_contract_fails_the_contract_check(
     tmp_path: Path,
 ) -> None:

@@ -41,6 +41,8 @@ async def send(
         return await client.request(method, url, **kw)  # type: ignore[arg-type]
 
 
+# Drives the mock's mechanics with raw requests, not the harness's client.
+@pytest.mark.contract_violations
 async def test_an_unmatched_request_names_the_closest_fixture_and_what_differs(
     account_balance: IntegrationDir,
 ) -> None:
@@ -141,6 +143,8 @@ async def test_an_unknown_matcher_is_a_clear_error() -> None:
         await send(ExternalMock(fixtures), "GET", "http://x/")
 
 
+# Drives the mock's mechanics with raw requests, not the harness's client.
+@pytest.mark.contract_violations
 async def test_unused_fixtures_are_reported(account_balance: IntegrationDir) -> None:
     environment = MockEnvironment([account_balance])
     with environment.in_process():

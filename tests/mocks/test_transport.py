@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from harness.loader import IntegrationDir
 from harness.settings import HarnessSettings
@@ -15,6 +16,8 @@ BODY = {"user_id": "u_998877", "query": "account_balance"}
 HOST = "api.external-service.com"
 
 
+# Drives the mock's mechanics with raw requests, not the harness's client.
+@pytest.mark.contract_violations
 async def test_the_same_request_gets_the_same_answer_both_ways(
     account_balance: IntegrationDir,
 ) -> None:
@@ -65,6 +68,8 @@ async def test_the_platform_on_a_port_issues_tokens(
     assert bad.json()["error"] == "invalid_client"
 
 
+# Drives the mock's mechanics with raw requests, not the harness's client.
+@pytest.mark.contract_violations
 async def test_a_slow_mock_times_out_in_process_too(
     account_balance: IntegrationDir,
 ) -> None:
@@ -86,6 +91,8 @@ async def test_a_slow_mock_times_out_in_process_too(
     assert timed_out
 
 
+# Drives the mock's mechanics with raw requests, not the harness's client.
+@pytest.mark.contract_violations
 async def test_every_mock_answers_alike_in_both_transports(
     account_balance: IntegrationDir,
 ) -> None:
