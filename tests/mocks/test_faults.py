@@ -245,3 +245,37 @@ def test_a_bad_fault_spec_is_refused(spec: str) -> None:
 def test_a_misspelt_mock_name_is_refused() -> None:
     with pytest.raises(ValueError, match="mock must be one of"):
         FaultRule(mock="platfrom")
+
+
+async def _instant(seconds: float) -> None:
+    return None
+
+
+def test_run_takes_a_fault_plan_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from harness.cli import main
+    from tests.conftest import INTEGRATIONS
+
+    # Backoff waits are not what this test is about.
+    monkeypatch.setattr("harness.executor.backoff_sleep", _instant)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "rules:\n"
+        "  - {mock: api.external-service.com, method: POST, path: /v1/data,\n"
+        "     sequence: [{status: 503}, {status: 429, retry_after: 0}]}\n",
+        encoding="utf-8",
+    )
+    integration = INTEGRATIONS / "account-balance"
+    payload = integration / "samples" / "balance.payload.json"
+
+    run = ["run", str(integration), "--payload", str(payload), "--mock", "--json"]
+
+    code = main([*run, "--fault-plan", str(plan), "--fault", "503"])
+
+    document = json.loads(capsys.readouterr().out)
+    outcomes = [a["outcome"] for a in document["attempt_outcomes"]]
+    assert outcomes == [503, 429, 503], "the file's rule, then the shorthand"
+    assert code == 1, "three attempts, all refused"
