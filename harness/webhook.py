@@ -382,7 +382,10 @@ class WebhookReporter:
         now = self.clock()
         delivered: list[str] = []
         retried: dict[str, OutboxRecord] = {}
-        for record in await asyncio.to_thread(self.outbox.records):
+        records = await asyncio.to_thread(self.outbox.records)
+        if not records:
+            return
+        for record in records:
             if not force and record.next_attempt_at > now:
                 continue
             error = await self.deliver(record.event)

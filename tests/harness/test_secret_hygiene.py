@@ -155,6 +155,29 @@ async def test_no_sentinel_in_the_outbox_webhook_events_or_reprs(
     assert leaking_files(sentinel_env) == {}
 
 
+def test_a_load_run_and_its_reports_hold_no_sentinel(
+    sentinel_env: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    reports = sentinel_env / "load"
+    command = ["-vv", "load", str(INTEGRATIONS / "account-balance"), "--json"]
+    command += ["--users", "2", "--duration", "2s", "--csv", str(reports)]
+    command += ["--html", str(sentinel_env / "load.html")]
+
+    code = main(command)
+    captured = capsys.readouterr()
+
+    assert code == 0, captured.err
+    assert (sentinel_env / "load.html").exists()
+    assert json.loads(captured.out)["summary"]["executions"] > 0
+    assert leaks(captured.out) == []
+    assert leaks(captured.err) == []
+    assert leaks(caplog.text) == []
+    assert leaking_files(sentinel_env) == {}
+
+
 def test_the_demo_process_prints_and_logs_no_sentinel(sentinel_env: Path) -> None:
     # A real process: whatever reaches its stdout and stderr, at DEBUG.
     environment = {**os.environ, **SENTINELS, "COGNIGY_CLIENT_ID": "sentinel-client"}
