@@ -61,7 +61,7 @@ def test_a_200_ms_upstream_gives_a_median_of_200_to_260_ms(tmp_path: Path) -> No
     options = LoadOptions(
         integration=ACCOUNT_BALANCE,
         profile=profile,
-        users=5,
+        users=20,
         duration_s=4,
         audit_log=audit,
         p95_ms=1_000,
@@ -73,8 +73,9 @@ def test_a_200_ms_upstream_gives_a_median_of_200_to_260_ms(tmp_path: Path) -> No
     assert 200 <= summary.p50_ms <= 260, summary
     assert summary.failures == 0
     assert result.passed, [c.describe() for c in result.breaches]
-    # 5 users of 200 ms each: about 25 executions/s, never more.
-    assert 10 <= summary.executions_per_s <= 25.5, summary
+    # 20 users of 200 ms each: up to 100 executions/s. More than 50 shows
+    # that more than 10 users wait at once (gevent's threadpool has 10).
+    assert 50 < summary.executions_per_s <= 100.5, summary
     # Every execution locust counted went through the pipeline's audit step.
     lines = audit.read_text(encoding="utf-8").splitlines()
     assert len(lines) == summary.executions, summary
