@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 import pytest
+from pydantic import SecretStr
 
 from harness.audit import AuditLog
 from harness.loader import IntegrationDir, load_integration
@@ -42,8 +43,15 @@ MARK_RECORD = "cognigy_record"
 MARK_FAULTS = "cognigy_faults"
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 
-#: What a live run needs besides the integration's own secret.
-LIVE_VARIABLES = ("COGNIGY_TENANT_URL", "COGNIGY_CLIENT_ID", "COGNIGY_CLIENT_SECRET")
+#: What a live run needs, per platform profile, besides the integration's secret.
+LIVE_VARIABLES = {
+    "integrations-v1": (
+        "COGNIGY_TENANT_URL",
+        "COGNIGY_CLIENT_ID",
+        "COGNIGY_CLIENT_SECRET",
+    ),
+    "cognigy-ai-v2": ("COGNIGY_API_URL",),
+}
 
 MARKERS = (
     f"{MARK_INTEGRATION}(path): the integration directory (or its "
@@ -275,17 +283,39 @@ def cognigy_settings(
         return mocks.settings.model_copy(update=audit)
 
     settings = HarnessSettings()
-    missing = [name for name in LIVE_VARIABLES if not _setting_present(settings, name)]
-    config = cognigy_integration.definition.config
-    if config.auth_type.value != "none" and settings.secret(config.secret_env) is None:
-        missing.append(config.secret_env)
+    missing = _live_missing(settings, cognigy_integration)
     if missing:
         pytest.skip(f"--live needs {', '.join(missing)} in the environment or .env")
     return settings.model_copy(update=audit)
 
 
+def _live_missing(settings: HarnessSettings, integration: IntegrationDir) -> list[str]:
+    """The variables a live run of the settings' platform profile lacks."""
+    missing = [
+        name
+        for name in LIVE_VARIABLES[settings.cognigy_platform]
+        if not _setting_present(settings, name)
+    ]
+    if settings.cognigy_platform == "cognigy-ai-v2" and not (
+        _setting_present(settings, "COGNIGY_API_KEY")
+        or (
+            _setting_present(settings, "COGNIGY_CLIENT_ID")
+            and _setting_present(settings, "COGNIGY_CLIENT_SECRET")
+        )
+    ):
+        missing.append(
+            "COGNIGY_API_KEY (or COGNIGY_CLIENT_ID and COGNIGY_CLIENT_SECRET)"
+        )
+    config = integration.definition.config
+    if config.auth_type.value != "none" and settings.secret(config.secret_env) is None:
+        missing.append(config.secret_env)
+    return missing
+
+
 def _setting_present(settings: HarnessSettings, name: str) -> bool:
     value = getattr(settings, name.lower())
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
     return value is not None and str(value) != ""
 
 

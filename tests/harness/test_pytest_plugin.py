@@ -212,6 +212,27 @@ def test_journals(cognigy_external):
     )
 
 
+def test_live_on_the_cognigy_ai_profile_names_what_that_profile_needs(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COGNIGY_PLATFORM", "cognigy-ai-v2")
+    monkeypatch.setenv("EXTERNAL_API_KEY", "qa-key")
+    result = run_suite(
+        pytester,
+        """
+@pytest.mark.cognigy_integration(ACCOUNT)
+async def test_pipeline_only(cognigy_run):
+    await cognigy_run(BALANCE)
+""",
+        "--live",
+    )
+
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*--live needs COGNIGY_API_URL, COGNIGY_API_KEY (or COGNIGY_CLIENT_ID*"]
+    )
+
+
 def test_live_with_credentials_uses_the_configured_tenant(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
