@@ -36,6 +36,17 @@ class DefinitionError(HarnessError):
     kind = "validation_error"
 
 
+class InternalError(HarnessError):
+    """An execution stopped on an exception the harness did not expect.
+
+    It stands in the report, audit entry and webhook event for the original
+    exception, which is raised to the caller: only its class is named here,
+    since its text may hold anything (a header, a token).
+    """
+
+    kind = "internal_error"
+
+
 class SecretMissingError(HarnessError):
     """A secret a definition names is not set; nothing was sent."""
 

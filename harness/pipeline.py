@@ -12,7 +12,12 @@ from typing import Any, Self
 import httpx
 
 from harness.audit import AuditLog, utc_now
-from harness.errors import HarnessError, PlatformError, SecretMissingError
+from harness.errors import (
+    HarnessError,
+    InternalError,
+    PlatformError,
+    SecretMissingError,
+)
 from harness.executor import AttemptOutcome, Executor, Sleep, pooled_client
 from harness.metrics import Metrics
 from harness.models import IntegrationDefinition
@@ -172,7 +177,11 @@ class Pipeline:
     async def run(
         self, definition: IntegrationDefinition, context: dict[str, Any]
     ) -> ExecutionReport:
-        """Run the five steps. Never raises for a failed execution: it reports it."""
+        """Run the five steps. Never raises for a failed execution: it reports it.
+
+        An unexpected exception (a bug, a recorder's error, a cancellation) is
+        reported and audited as an `internal_error` FAILURE too, then raised.
+        """
         started = time.monotonic()
         report = ExecutionReport(
             integration_id=None,
@@ -198,10 +207,37 @@ class Pipeline:
             report.error = PlatformError(
                 f"platform unreachable: {type(exc).__name__}: {exc}"
             )
+        except BaseException as exc:
+            report.error = InternalError(
+                f"unexpected {type(exc).__name__}; the exception was raised "
+                "to the caller"
+            )
+            report.latency_ms = (time.monotonic() - started) * 1000
+            await self._record_unexpected(report)
+            raise
         report.latency_ms = (time.monotonic() - started) * 1000
+        logger.debug(
+            "%s: %s after %d attempt(s) in %.1f ms",
+            definition.name,
+            report.status,
+            report.attempts,
+            report.latency_ms,
+        )
 
         await self._record(report)
         return report
+
+    async def _record_unexpected(self, report: ExecutionReport) -> None:
+        """Step 5 on the way out of an unexpected exception.
+
+        A failure here is logged, not raised: the original exception is the
+        one the caller must see. Under cancellation the awaits still run
+        (the task is only cancelled again if someone asks again).
+        """
+        try:
+            await self._record(report)
+        except Exception:
+            logger.exception("%s: step 5 failed", report.integration_name)
 
     async def _record(self, report: ExecutionReport) -> None:
         """Step 5 for every execution: webhook, metrics and audit."""

@@ -86,7 +86,7 @@ class HarnessSettings(BaseSettings):
     # Turning TLS verification off is possible only by saying so here, and
     # every client created with it off logs a warning.
     tls_verify: bool = True
-    max_connections: int = 100
+    max_connections: int = Field(default=100, ge=1)
     # How long an execution waits for a free connection slot before it fails
     # as local saturation (nothing sent).
     pool_timeout_seconds: float = 10.0

@@ -48,10 +48,10 @@ class RateLimit:
 
     @classmethod
     def parse(cls, spec: str) -> RateLimit:
-        """`N/SECONDS`, e.g. `100/60`."""
+        """`N/SECONDS`, e.g. `100/60`; the window is required (no default)."""
         count, _, window = spec.partition("/")
         try:
-            limit = cls(int(count), float(window or "1"))
+            limit = cls(int(count), float(window))
         except ValueError:
             limit = None
         if limit is None or limit.requests < 1 or limit.window_seconds <= 0:

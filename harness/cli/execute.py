@@ -152,6 +152,12 @@ async def _run_once(
         return report, pipeline.metrics.snapshot(integration.definition.name)
 
 
+def _webhook_state(report: ExecutionReport, settings: HarnessSettings) -> str:
+    if settings.webhook_url is None:
+        return "not configured (set WEBHOOK_URL)"
+    return "delivered" if report.webhook_delivered else "pending (in the outbox)"
+
+
 def _print_human(
     report: ExecutionReport, settings: HarnessSettings, metrics: dict[str, Any]
 ) -> None:
@@ -176,7 +182,7 @@ def _print_human(
     else:
         print("normalized data:")
         print(json.dumps(report.normalized_data, indent=2, ensure_ascii=False))
-    print(f"webhook:         {'delivered' if report.webhook_delivered else 'pending'}")
+    print(f"webhook:         {_webhook_state(report, settings)}")
     print(f"audit entry ({settings.audit_log_path}):")
     print(json.dumps(report.audit_entry, ensure_ascii=False))
     print(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import json
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -11,6 +13,7 @@ from typing import Any
 
 import uvicorn
 
+from harness.cli.load import _positive_int
 from harness.cli.record import add_record_mode
 from harness.errors import DefinitionError
 from harness.loader import find_integrations, load_integration
@@ -36,9 +39,15 @@ def register(subparsers: Any) -> None:
         metavar="INTEGRATION",
         help="integration directories to serve (default: ./integrations)",
     )
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     serve.add_argument(
-        "--port", type=int, default=8080, help="0 picks a free port (printed)"
+        "--allow-non-loopback",
+        action="store_true",
+        help="UNSAFE: listen on a --host other than loopback; anyone who can "
+        "reach it gets tokens for the documented demo credentials",
+    )
+    serve.add_argument(
+        "--port", type=port_number, default=8080, help="0 picks a free port (printed)"
     )
     serve.add_argument(
         "--fault", metavar="SPEC", help="fault sequence for the externals"
@@ -47,11 +56,13 @@ def register(subparsers: Any) -> None:
         "--fault-plan", type=Path, metavar="FILE", help="a fault-plan file"
     )
     serve.add_argument(
-        "--rate-limit", metavar="N/SECONDS", help="platform rate limit, e.g. 100/60"
+        "--rate-limit",
+        metavar="N/SECONDS",
+        help="platform rate limit, e.g. 100/60 (the window is required)",
     )
     serve.add_argument(
         "--token-expires-in",
-        type=int,
+        type=_positive_int,
         default=3600,
         metavar="SECONDS",
         help="lifetime of the platform's tokens (default 3600)",
@@ -82,12 +93,38 @@ def register(subparsers: Any) -> None:
     serve.set_defaults(handler=run_serve)
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 to 65535."""
+    number = int(text)
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (0 to 65535)")
+    return number
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (what is safe to serve on)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from mocks.cognigy import RateLimit
     from mocks.environment import MockEnvironment
     from mocks.faults import build_fault_plan
     from mocks.transport import quiet_injected_resets
 
+    if not is_loopback(args.host) and not args.allow_non_loopback:
+        print(
+            f"error: --host {args.host} is not loopback: the mocks accept the "
+            "documented demo credentials, so anyone who reaches them gets "
+            "tokens; add --allow-non-loopback to serve there anyway",
+            file=sys.stderr,
+        )
+        return 2
     settings = HarnessSettings()
     try:
         paths = args.integrations or [DEFAULT_INTEGRATIONS]
@@ -117,7 +154,15 @@ def run_serve(args: argparse.Namespace) -> int:
         guard_environment(environment)
 
     # Bound here, so `--port 0` can print the port it got.
-    listener = socket.create_server((args.host, args.port))
+    try:
+        listener = socket.create_server((args.host, args.port))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(
+            f"error: cannot listen on {args.host}:{args.port}: {reason}",
+            file=sys.stderr,
+        )
+        return 2
     quiet_injected_resets()
     port = listener.getsockname()[1]
     _print_mocks(environment, f"http://{args.host}:{port}", settings)
@@ -197,8 +242,26 @@ def _print_mocks(environment: Any, base_url: str, settings: HarnessSettings) -> 
             f"api key (cognigy-ai-v2): {environment.cognigy_ai.api_key} "
             "(demo; set COGNIGY_API_KEY to change)"
         )
+    lines.extend(_client_lines(environment, served, settings))
     for line in lines:
         print(line, flush=True)
+
+
+def _client_lines(
+    environment: Any, served: HarnessSettings, settings: HarnessSettings
+) -> list[str]:
+    """The webhook secret's source and the host overrides, for copy-paste."""
+    if settings.webhook_signing_secret is None:
+        from mocks.environment import DEMO_WEBHOOK_SECRET
+
+        signing = f"{DEMO_WEBHOOK_SECRET} (demo; set WEBHOOK_SIGNING_SECRET to change)"
+    else:
+        signing = "WEBHOOK_SIGNING_SECRET (as set)"
+    overrides = json.dumps(served.host_overrides, separators=(",", ":"))
+    return [
+        f"webhook signing secret: {signing}",
+        f"client environment: HOST_OVERRIDES='{overrides}'",
+    ]
 
 
 def _print_unused(environment: Any) -> None:

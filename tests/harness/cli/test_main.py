@@ -1,0 +1,154 @@
+"""`main`: bad input ends in one `error:` line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+
+from harness.cli import execute, main
+from harness.cli.execute import _webhook_state
+from harness.pipeline import ExecutionReport
+from harness.settings import HarnessSettings
+from tests.conftest import INTEGRATIONS
+
+BALANCE = INTEGRATIONS / "account-balance"
+PAYLOAD = BALANCE / "samples" / "balance.payload.json"
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("AUDIT_DURABILITY", "bogus"),
+        ("HOST_OVERRIDES", "bad"),
+        ("MAX_CONNECTIONS", "abc"),
+        ("MAX_CONNECTIONS", "0"),
+        ("COGNIGY_PLATFORM", "bogus"),
+    ],
+)
+def test_an_invalid_setting_is_one_line_naming_it(
+    name: str,
+    value: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert main(["demo"]) == 2
+    assert one_error_line(capsys).startswith(f"error: setting {name}: ")
+
+
+def test_an_invalid_secret_setting_does_not_show_its_value(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EXTRA_SECRETS", '{"KEY": 918273645}')
+    assert main(["demo"]) == 2
+    line = one_error_line(capsys)
+    assert "EXTRA_SECRETS" in line
+    assert "918273645" not in line
+
+
+def test_an_audit_log_that_is_a_directory_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = ["run", str(BALANCE), "--mock", "--payload", str(PAYLOAD)]
+    assert main([*run, "--audit-log", str(tmp_path)]) == 2
+    assert str(tmp_path) in one_error_line(capsys)
+
+
+def test_an_unwritable_path_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["new", "/proc/foo-api"]) == 2
+    assert "/proc/foo-api" in one_error_line(capsys)
+    assert main(["contract", "--junit", "/nonexistent/dir/r.xml"]) == 2
+    assert "/nonexistent/dir/r.xml" in one_error_line(capsys)
+
+
+def test_mock_serve_on_a_port_in_use_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        assert main(["mock", "serve", str(BALANCE), "--port", port]) == 2
+    assert f"127.0.0.1:{port}" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--port", "99999"],
+        ["--port", "-1"],
+        ["--token-expires-in", "-5"],
+        ["--token-expires-in", "0"],
+        ["--token-expires-in", "soon"],
+    ],
+)
+def test_mock_serve_refuses_nonsense_numbers(
+    options: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["mock", "serve", *options])
+    assert exited.value.code == 2
+    assert options[0] in capsys.readouterr().err
+
+
+def test_mock_serve_refuses_a_rate_limit_without_its_window(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["mock", "serve", str(BALANCE), "--rate-limit", "2"]) == 2
+    assert "N/SECONDS" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.1", "example.com"])
+def test_mock_serve_refuses_a_non_loopback_host(
+    host: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["mock", "serve", str(BALANCE), "--host", host]) == 2
+    assert "--allow-non-loopback" in one_error_line(capsys)
+
+
+def test_mock_serve_may_be_told_to_serve_beyond_loopback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Allowed, so it gets as far as binding: TEST-NET-1 is never local.
+    allowed = ["--host", "192.0.2.1", "--allow-non-loopback", "--port", "0"]
+    assert main(["mock", "serve", str(BALANCE), *allowed]) == 2
+    assert "cannot listen on 192.0.2.1" in one_error_line(capsys)
+
+
+def test_ctrl_c_exits_130_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(args: argparse.Namespace) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(execute, "run_demo", interrupted)
+    assert main(["demo"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "interrupted"
+
+
+def test_without_webhook_url_the_webhook_is_not_configured() -> None:
+    report = ExecutionReport(None, "x", "SUCCESS", 1.0)
+    assert _webhook_state(report, HarnessSettings()).startswith("not configured")
+    configured = HarnessSettings(webhook_url="https://hooks.example.com/e")
+    assert _webhook_state(report, configured).startswith("pending")
+
+
+@pytest.mark.parametrize("verbose", [[], ["-v"], ["-vv"], ["-vvv"]])
+def test_header_loggers_stay_at_warning(verbose: list[str]) -> None:
+    main([*verbose, "validate", str(BALANCE)])
+    for name in ("httpcore", "hpack", "h11"):
+        assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING
+    if len("".join(verbose)) > 2:
+        assert logging.getLogger("harness").getEffectiveLevel() == logging.DEBUG
