@@ -19,16 +19,23 @@ from mocks.faults import FaultPlan
 
 
 class WebhookMock(MockApp):
-    """Accepts JSON events with 204; `down = True` makes it answer 503."""
+    """Accepts JSON events with 204; `down = True` makes it answer 503.
+
+    `events` keeps the newest `max_events` events, so a long load run stays
+    flat in memory; `total` counts every event ever accepted.
+    """
 
     def __init__(
         self,
         fault_plan: FaultPlan | None = None,
         *,
         signing_secret: SecretStr | None = None,
+        max_events: int = 10_000,
     ) -> None:
         super().__init__(fault_plan)
         self.events: list[dict[str, Any]] = []
+        self.max_events = max_events
+        self.total = 0
         self.down = False
         self.signing_secret = signing_secret
 
@@ -47,5 +54,8 @@ class WebhookMock(MockApp):
             return json_response(400, {"error": "body is not JSON"})
         if not isinstance(event, dict):
             return json_response(400, {"error": "event must be an object"})
+        if len(self.events) >= self.max_events:
+            del self.events[0]
         self.events.append(event)
+        self.total += 1
         return Response(status_code=204)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -101,7 +102,8 @@ def test_gate_cli_exits_0_and_writes_one_junit_case_per_check(
     load = [c for c in cases if c.get("name") == "load"]
     assert len(load) == len(suites)
     assert all(c.find("skipped") is None for c in load), "the load run ran"
-    assert " executions in 1.0 s, p95 " in out
+    # The run lasts about the requested second; a busy machine stretches it.
+    assert re.search(r" executions in \d+\.\d s, p95 ", out), out
 
 
 async def test_a_changed_golden_result_fails_with_a_readable_diff(

@@ -133,3 +133,17 @@ async def test_every_mock_answers_alike_in_both_transports(
     statuses = [status for status, _ in in_process]
     # The webhook's answer (unsigned event) is whatever its checks say: alike.
     assert statuses[:5] + statuses[6:] == [401, 401, 200, 599, 599, 429]
+
+
+async def test_the_webhook_receiver_keeps_a_bounded_window_of_events() -> None:
+    from mocks.webhook import WebhookMock
+
+    receiver = WebhookMock(max_events=3)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=receiver), base_url="http://mock"
+    ) as client:
+        for number in range(5):
+            await client.post("/events", json={"n": number})
+
+    assert [event["n"] for event in receiver.events] == [2, 3, 4]
+    assert receiver.total == 5
