@@ -137,15 +137,20 @@ class MockEnvironment:
             name = integration.definition.config.secret_env
             if base.secret(name) is None:
                 extra[name] = SecretStr(DEMO_EXTERNAL_SECRET)
+        # Always the mocks' own addresses, whatever the environment says: a
+        # tenant URL with a path, or one sharing its host with the webhook,
+        # would route calls to the wrong mock (routes match on host only).
         self.settings = base.model_copy(
             update={
-                "cognigy_tenant_url": base.cognigy_tenant_url or DEMO_TENANT_URL,
+                "cognigy_tenant_url": DEMO_TENANT_URL,
                 "cognigy_client_id": client_id,
                 "cognigy_client_secret": SecretStr(client_secret),
-                "webhook_url": base.webhook_url or DEMO_WEBHOOK_URL,
+                "webhook_url": DEMO_WEBHOOK_URL,
+                # In-process, each external's own https host is mocked.
+                "host_overrides": {},
                 "webhook_signing_secret": signing,
                 "extra_secrets": extra,
-                "cognigy_api_url": base.cognigy_api_url or DEMO_API_URL,
+                "cognigy_api_url": DEMO_API_URL,
                 "cognigy_api_key": SecretStr(self.cognigy_ai.api_key),
                 "cognigy_project_id": self.cognigy_ai.project_id,
                 "cognigy_flow_id": self.cognigy_ai.flow_id,

@@ -65,7 +65,6 @@ def configure_logging(verbose: int) -> None:
     """
     root = logging.WARNING if verbose == 0 else logging.INFO
     logging.basicConfig(level=root, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(root)
     own = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(own)

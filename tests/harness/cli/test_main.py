@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.cli import execute, main
 from harness.cli.execute import _webhook_state
+from harness.loader import load_integration
 from harness.pipeline import ExecutionReport
 from harness.settings import HarnessSettings
+from mocks.environment import MockEnvironment
+from mocks.transport import BackgroundServer
 from tests.conftest import INTEGRATIONS
 
 BALANCE = INTEGRATIONS / "account-balance"
@@ -152,3 +157,82 @@ def test_header_loggers_stay_at_warning(verbose: list[str]) -> None:
         assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING
     if len("".join(verbose)) > 2:
         assert logging.getLogger("harness").getEffectiveLevel() == logging.DEBUG
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {"COGNIGY_TENANT_URL": "https://tenant.example.com/some/path"},
+        {
+            "COGNIGY_TENANT_URL": "https://shared.example.com",
+            "WEBHOOK_URL": "https://shared.example.com/hooks",
+        },
+        {"HOST_OVERRIDES": '{"api.external-service.com": "http://127.0.0.1:9"}'},
+    ],
+    ids=["tenant-path", "shared-host", "host-overrides"],
+)
+@pytest.mark.parametrize("command", [["demo"], ["run", str(BALANCE), "--mock"]])
+def test_the_embedded_mocks_ignore_the_environments_addresses(
+    environment: dict[str, str],
+    command: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    payload = ["--payload", str(PAYLOAD)] if "run" in command else []
+    assert main([*command, *payload, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["status"] == "SUCCESS"
+    assert document["webhook_delivered"] is True
+
+
+SENTINEL_KEY = "sentinel-external-key-d41c"
+SENTINEL_TOKEN = "sentinel-access-token-8b0f"
+
+
+def echoing(app: Any) -> Any:
+    """An ASGI app that sends each request's `Authorization` back as a header."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        credential = dict(scope["headers"]).get(b"authorization", b"")
+
+        async def echo(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"x-echo", credential)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, receive, echo)
+
+    return wrapped
+
+
+def test_no_credential_reaches_the_debug_log(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("EXTERNAL_API_KEY", SENTINEL_KEY)
+    monkeypatch.setattr("mocks.cognigy.secrets.token_urlsafe", lambda n: SENTINEL_TOKEN)
+    environment = MockEnvironment([load_integration(BALANCE)], HarnessSettings())
+    caplog.set_level(logging.DEBUG)
+    with BackgroundServer(echoing(environment.asgi_app())) as server:
+        served = environment.port_settings(server.base_url)
+        monkeypatch.setenv("COGNIGY_TENANT_URL", str(served.cognigy_tenant_url))
+        monkeypatch.setenv("WEBHOOK_URL", str(served.webhook_url))
+        monkeypatch.setenv("HOST_OVERRIDES", json.dumps(served.host_overrides))
+        monkeypatch.setenv("ALLOWED_PRIVATE_NETWORKS", '["127.0.0.0/8"]')
+        monkeypatch.setenv("COGNIGY_CLIENT_ID", environment.platform.client_id)
+        monkeypatch.setenv("COGNIGY_CLIENT_SECRET", environment.platform.client_secret)
+        code = main(["-vv", "run", str(BALANCE), "--payload", str(PAYLOAD)])
+    captured = capsys.readouterr()
+
+    assert code == 0, captured.err
+    assert "HTTP Request" in caplog.text, "httpx's request line is kept"
+    for text in (caplog.text, captured.out, captured.err):
+        assert SENTINEL_KEY not in text
+        assert SENTINEL_TOKEN not in text
