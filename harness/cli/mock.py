@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import shlex
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -250,17 +251,49 @@ def _print_mocks(environment: Any, base_url: str, settings: HarnessSettings) -> 
 def _client_lines(
     environment: Any, served: HarnessSettings, settings: HarnessSettings
 ) -> list[str]:
-    """The webhook secret's source and the host overrides, for copy-paste."""
-    if settings.webhook_signing_secret is None:
-        from mocks.environment import DEMO_WEBHOOK_SECRET
+    """The webhook secret's source, then the environment a client needs.
 
-        signing = f"{DEMO_WEBHOOK_SECRET} (demo; set WEBHOOK_SIGNING_SECRET to change)"
-    else:
-        signing = "WEBHOOK_SIGNING_SECRET (as set)"
-    overrides = json.dumps(served.host_overrides, separators=(",", ":"))
+    Values are printed only when they are the documented demo ones; a secret
+    set where `mock serve` runs is named, never shown.
+    """
+    from mocks.environment import DEMO_EXTERNAL_SECRET, DEMO_WEBHOOK_SECRET
+
+    demo = "(demo; set WEBHOOK_SIGNING_SECRET to change)"
+    signing = settings.webhook_signing_secret
+    exports = {
+        "COGNIGY_TENANT_URL": str(served.cognigy_tenant_url),
+        "COGNIGY_API_URL": str(served.cognigy_api_url),
+        "COGNIGY_PROJECT_ID": served.cognigy_project_id,
+        "COGNIGY_FLOW_ID": served.cognigy_flow_id,
+        "WEBHOOK_URL": str(served.webhook_url),
+        "HOST_OVERRIDES": json.dumps(served.host_overrides, separators=(",", ":")),
+        "ALLOWED_PRIVATE_NETWORKS": '["127.0.0.0/8"]',
+    }
+    if not (settings.cognigy_client_id and settings.cognigy_client_secret):
+        exports["COGNIGY_CLIENT_ID"] = environment.platform.client_id
+        exports["COGNIGY_CLIENT_SECRET"] = environment.platform.client_secret
+    if settings.cognigy_api_key is None:
+        exports["COGNIGY_API_KEY"] = environment.cognigy_ai.api_key
+    if signing is None:
+        exports["WEBHOOK_SIGNING_SECRET"] = DEMO_WEBHOOK_SECRET
+    for integration in environment.integrations:
+        name = integration.definition.config.secret_env
+        if settings.secret(name) is None:
+            exports[name] = DEMO_EXTERNAL_SECRET
     return [
-        f"webhook signing secret: {signing}",
-        f"client environment: HOST_OVERRIDES='{overrides}'",
+        "webhook signing secret: "
+        + (
+            f"{DEMO_WEBHOOK_SECRET} {demo}"
+            if signing is None
+            else "WEBHOOK_SIGNING_SECRET (as set)"
+        ),
+        "client environment (paste where `cognigy-harness run` runs; secrets "
+        "set here are not shown, set them there too):",
+        *(
+            f"export {name}={shlex.quote(value or '')}"
+            for name, value in exports.items()
+        ),
+        "serving; Ctrl-C stops (then unused fixtures are listed)",
     ]
 
 
