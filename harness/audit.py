@@ -414,6 +414,8 @@ def verify_log(
         AuditError: the log does not exist, or is keyed and no key was given.
     """
     path = Path(path)
+    if path.is_dir():
+        raise AuditError(f"{path} is a directory, not an audit log file")
     if not path.is_file():
         raise AuditError(f"{path}: no such audit log")
     head, size = _snapshot(path)
@@ -506,6 +508,10 @@ class _ChainCheck:
         return ""
 
 
+def _entries(count: int) -> str:
+    return "1 entry" if count == 1 else f"{count} entries"
+
+
 def _check_head(
     found: AuditVerification, last: ChainTip, head: ChainTip | None
 ) -> AuditVerification:
@@ -525,7 +531,7 @@ def _check_head(
     if head.seq > last.seq:
         reason = (
             f"the log ends at entry {last.seq} but its head says {head.seq}: "
-            f"{head.seq - last.seq} entries dropped from the tail"
+            f"{_entries(head.seq - last.seq)} dropped from the tail"
         )
         return AuditVerification(path, count, count + 1, reason, found.chain)
     reason = (

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.errors import DefinitionError
+
+_N = TypeVar("_N", int, float)
 
 PROFILES_HELP = """\
 profiles (upstream behaviour of the mocks; retry waits shortened to 50-200 ms):
@@ -83,24 +86,33 @@ def register(subparsers: Any) -> None:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    # argparse names the function in its message when a type raises ValueError
+    # ("invalid _positive_int value"): every failure here is a user-facing one.
+    value = _number(int, text, "a whole number")
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(float, text, "a number")
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
     return value
 
 
 def _ratio(text: str) -> float:
-    value = float(text)
+    value = _number(float, text, "a number")
     if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1")
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
     return value
+
+
+def _number(kind: Callable[[str], _N], text: str, what: str) -> _N:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
 
 def run_load_command(args: argparse.Namespace) -> int:

@@ -107,11 +107,18 @@ def _payloads(
     args: argparse.Namespace, integration: IntegrationDir
 ) -> list[tuple[str, Any]]:
     if args.payload:
-        return [
-            (str(path), json.loads(path.read_text(encoding="utf-8")))
-            for path in args.payload
-        ]
+        return [(str(path), _read_payload(path)) for path in args.payload]
     return [(sample.name, sample.payload) for sample in integration.samples]
+
+
+def _read_payload(path: Path) -> Any:
+    """A --payload file's JSON; its errors name the file (ValueError)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"--payload {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"--payload {path}: not valid JSON ({exc})") from None
 
 
 async def _record(

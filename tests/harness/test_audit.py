@@ -147,6 +147,12 @@ def test_a_dropped_tail_is_caught_by_the_head_file(log_path: Path) -> None:
     assert verify_log(log_path, check_head=False).ok, "the chain alone is intact"
 
 
+def test_one_dropped_entry_is_counted_in_the_singular(log_path: Path) -> None:
+    rewrite(log_path, lines_of(log_path)[:7])
+
+    assert "1 entry dropped from the tail" in verify_log(log_path).reason
+
+
 def test_a_writer_after_a_dropped_tail_keeps_the_gap_visible(log_path: Path) -> None:
     rewrite(log_path, lines_of(log_path)[:6])
 
