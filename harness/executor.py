@@ -323,6 +323,11 @@ class Executor:
                 error = self._failure(call, exc, budget, by_deadline)
                 call.record(error.kind, began)
                 raise error from None
+            except HarnessError as refused:
+                # A redirect the policy refused: the request was sent and
+                # answered, so it is an attempt like any other, with its status.
+                call.record(refused.status or refused.kind, began)
+                raise
 
         call.record(response.status_code, began)
         logger.info(
@@ -352,7 +357,12 @@ class Executor:
         return _Slot(self.slots, wait, call)
 
     async def _exchange(self, call: _Call, budget: float) -> httpx.Response:
-        """Send the request and follow redirects as far as the definition allows."""
+        """Send the request and follow redirects as far as the definition allows.
+
+        The hops of followed redirects belong to one attempt: it is recorded
+        once, with the final answer's status and the latency of every hop
+        together (each hop is logged). Retries count attempts, never hops.
+        """
         method, url = call.spec.method, call.spec.url
         params: dict[str, str] | None = call.spec.params or None
         headers, has_body = call.headers, call.spec.has_body

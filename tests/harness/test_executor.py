@@ -486,6 +486,8 @@ async def test_a_refused_redirect_is_an_error_and_never_extracted(
 
     assert isinstance(result.error, InvalidResponseError)
     assert result.error.status in (301, 302)
+    # Sent and answered: the refused redirect is one recorded attempt.
+    assert [a.outcome for a in result.attempts] == [result.error.status]
     assert reason in result.error.message
     assert "signed" not in result.error.message
     assert result.body is None

@@ -207,6 +207,11 @@ def test_a_redirect_is_refused_by_default(run_fault: Any) -> None:
     run = run_fault("302:location=https://elsewhere.example/x")
     assert_typed_failure(run, "invalid_response", 302)
     assert "max_redirects" in run.error["message"]
+    # The request was sent and answered: one attempt, recorded everywhere.
+    assert run.outcomes == [302]
+    assert run.document["attempt_outcomes"][0]["latency_ms"] > 0
+    assert run.document["attempts"] == 1
+    assert [entry["attempts"] for entry in run.audit] == [1]
 
 
 def test_the_grammar_is_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
