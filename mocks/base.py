@@ -27,6 +27,11 @@ HTML_502 = (
 )
 
 
+#: Marks an answer a mock made up (a fault, an unmatched request, a refused
+#: credential), so a recorder never mistakes it for the service's answer.
+SYNTHESIZED_HEADER = "x-cognigy-harness-synthesized"
+
+
 #: Looks at each request before the mock handles it: None lets it through, a
 #: response refuses it (e.g. a contract guard answering 400, see `contracts`).
 RequestCheck = Callable[[Request, bytes], Response | None]
@@ -121,7 +126,7 @@ class MockApp:
 
 def fault_response(fault: Fault) -> Response:
     """The HTTP answer of a fault that has one."""
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = {SYNTHESIZED_HEADER: "fault"}
     if fault.retry_after is not None:
         headers["Retry-After"] = f"{fault.retry_after:g}"
     if fault.retry_after_date is not None:

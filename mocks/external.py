@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mocks.base import MockApp, json_response
+from mocks.base import SYNTHESIZED_HEADER, MockApp, json_response
 from mocks.faults import FaultPlan
 from mocks.fixtures import (
     FixtureFile,
@@ -122,4 +122,5 @@ class ExternalMock(MockApp):
         return json_response(
             UNMATCHED_STATUS,
             {"error": "unmatched_request", "message": message, "closest": closest},
+            {SYNTHESIZED_HEADER: "unmatched_request"},
         )

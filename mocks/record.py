@@ -9,7 +9,8 @@ happens to each request:
 - `once`: replay when the file existed at start; otherwise record everything.
 - `new_episodes`: replay what matches, record what does not.
 - `all`: record every request, replay nothing; `save()` rewrites the file
-  with this session's interactions only.
+  with this session's interactions only: the file's interactions, recorded
+  or hand-written, are dropped (`dropped` lists them).
 
 Every interaction is scrubbed (see `mocks.scrub`) before it is kept, so no
 secret reaches the file. Usage (the pytest plugin's `--record-mode` does
@@ -36,7 +37,8 @@ import respx
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mocks.external import ExternalMock, replay, request_info
+from mocks.base import SYNTHESIZED_HEADER
+from mocks.external import UNMATCHED_STATUS, ExternalMock, replay, request_info
 from mocks.faults import FaultPlan
 from mocks.fixtures import (
     FixtureFile,
@@ -120,7 +122,11 @@ class Recorder(ExternalMock):
         self.upstream = upstream.rstrip("/")
         existed = self.path.exists()
         fixtures = load_fixture_file(self.path) if existed else FixtureFile()
+        #: The file's interactions that `all` leaves out when it rewrites it
+        #: (`all` re-records everything, hand-written interactions included).
+        self.dropped: list[Interaction] = []
         if self.mode is RecordMode.ALL:
+            self.dropped = fixtures.interactions
             fixtures = FixtureFile(base_url=fixtures.base_url)
         fixtures.base_url = fixtures.base_url or _origin(self.upstream)
         super().__init__(fixtures, fault_plan, matchers=matchers or ())
@@ -152,24 +158,30 @@ class Recorder(ExternalMock):
 
     async def _record(self, request: Request, body: bytes) -> Response:
         """Pass the request upstream, keep it scrubbed, answer with what came."""
+        what = f"recording {request.method} {request.url.path}"
         try:
             upstream = await self._forward(request, body)
         except httpx.HTTPError as exc:
-            message = (
-                f"recording {request.method} {request.url.path}: "
-                f"{type(exc).__name__} reaching {self.upstream}"
-            )
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = f"{what}: cannot reach {self.upstream} ({reason})"
             self.errors.append(message)
             raise RecordingError(message) from None
+        made_up = synthesized(upstream)
+        if made_up is not None:
+            # Passed on, so the client sees it, but never kept: it is what a
+            # mock (a fault, another recorder's near miss) made up, not the
+            # service's answer, and replaying it would hide the gap.
+            self.errors.append(
+                f"{what}: {self.upstream} answered {upstream.status_code} "
+                f"{made_up}, made up by a mock: not recorded"
+            )
+            return _passed_on(upstream)
         interaction = self._scrubbed(request, body, upstream)
         self.fixtures.interactions.append(interaction)
         self.used.add(id(interaction))
         self.recorded.append(interaction)
         logger.info("recorded %s -> %s", interaction.label, interaction.response.status)
-        headers = {
-            k: v for k, v in upstream.headers.items() if k not in _TRANSFER_HEADERS
-        }
-        return Response(upstream.content, upstream.status_code, headers)
+        return _passed_on(upstream)
 
     async def _forward(self, request: Request, body: bytes) -> httpx.Response:
         if self._client is None:
@@ -258,6 +270,25 @@ class Recorder(ExternalMock):
         if self._own_client and self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def synthesized(response: httpx.Response) -> str | None:
+    """What a mock made this answer up as, or None for a real answer.
+
+    Marked answers say so in `SYNTHESIZED_HEADER`; an unmarked 599 (the
+    status of an unmatched request, which no real service sends) counts too.
+    """
+    marker: str | None = response.headers.get(SYNTHESIZED_HEADER)
+    if marker:
+        return marker
+    if response.status_code == UNMATCHED_STATUS:
+        return "unmatched_request"
+    return None
+
+
+def _passed_on(upstream: httpx.Response) -> Response:
+    headers = {k: v for k, v in upstream.headers.items() if k not in _TRANSFER_HEADERS}
+    return Response(upstream.content, upstream.status_code, headers)
 
 
 def _origin(url: str) -> str:

@@ -82,6 +82,7 @@ def run_record(args: argparse.Namespace) -> int:
     from mocks.scrub import Scrubber, ScrubPathError
 
     try:
+        _check_upstream(args.upstream)
         integration = load_integration(args.integration)
         payloads = _payloads(args, integration)
         scrubber = Scrubber().extended(
@@ -101,6 +102,17 @@ def run_record(args: argparse.Namespace) -> int:
         )
         return 2
     return asyncio.run(_record(args, integration, payloads, scrubber))
+
+
+def _check_upstream(upstream: str | None) -> None:
+    """An --upstream is a base URL: refused up front, not once per request."""
+    if upstream is None:
+        return
+    parts = urlsplit(upstream)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"--upstream {upstream!r} is not a base URL like https://api.example.com"
+        )
 
 
 def _payloads(
@@ -172,10 +184,21 @@ def _outcome(report: ExecutionReport) -> str:
 
 def _summary(environment: Any) -> int:
     """What was written, what went wrong, and what no request used."""
-    for path in environment.save_recordings():
-        count = sum(len(r.recorded) for r in environment.recorders)
+    for recorder in environment.recorders:
+        path = recorder.save()
+        if path is None:
+            continue
+        count = len(recorder.recorded)
         print(f"wrote {count} new interaction(s) to {path}", flush=True)
-    errors = [e for r in environment.recorders for e in r.errors]
+        if recorder.dropped:
+            names = ", ".join(i.label for i in recorder.dropped)
+            print(
+                f"replaced {len(recorder.dropped)} existing interaction(s) "
+                f"(mode all re-records everything): {names}",
+                flush=True,
+            )
+    # One line per distinct error: each payload may hit the same one.
+    errors = list(dict.fromkeys(e for r in environment.recorders for e in r.errors))
     misses = [m for mock in environment.externals.values() for m in mock.misses]
     for message in errors + misses:
         print(f"error: {message}", file=sys.stderr)

@@ -18,7 +18,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from harness.cli import main
-from mocks.fixtures import load_fixture_file
+from mocks.external import ExternalMock
+from mocks.faults import parse_fault_spec
+from mocks.fixtures import FixtureFile, load_fixture_file
 from mocks.record import Recorder, RecordMode
 from mocks.scrub import Scrubber
 from mocks.transport import BackgroundServer
@@ -257,6 +259,40 @@ async def test_all_rerecords_and_rewrites_the_file(
     assert len(load_fixture_file(path).interactions) == 1
 
 
+def test_all_names_the_interactions_it_drops(tmp_path: Path) -> None:
+    path = tmp_path / "fixtures.yaml"
+    path.write_text(
+        "interactions:\n"
+        "- name: hand-written\n"
+        "  request: {method: GET, path: /v1/search}\n"
+        "  response: {status: 200, text: by hand}\n"
+    )
+
+    recorder = Recorder(path, "https://x.test", "all")
+
+    assert [i.label for i in recorder.dropped] == ["hand-written"]
+    assert recorder.fixtures.interactions == []
+
+
+@pytest.mark.parametrize("fault", [None, "503"])
+async def test_an_answer_a_mock_made_up_is_never_recorded(
+    tmp_path: Path, fault: str | None
+) -> None:
+    # The upstream is itself a mock: no fixture matches (its 599), or a fault.
+    plan = parse_fault_spec(fault) if fault else None
+    path = tmp_path / "fixtures.yaml"
+    with BackgroundServer(ExternalMock(FixtureFile(), plan)) as server:
+        recorder = Recorder(path, server.base_url, "new_episodes")
+        (answer,) = await record(recorder, {"q": "x"})
+
+    assert answer.status_code == (503 if fault else 599), "passed on to the client"
+    assert recorder.recorded == []
+    assert not path.exists()
+    (error,) = recorder.errors
+    assert "made up by a mock: not recorded" in error
+    assert ("fault" if fault else "unmatched_request") in error
+
+
 async def test_a_recorder_serves_on_a_port_too(
     upstream: tuple[Upstream, str], tmp_path: Path
 ) -> None:
@@ -272,6 +308,14 @@ async def test_a_recorder_serves_on_a_port_too(
 
     assert response.text == "results for port"
     assert load_fixture_file(path).interactions[0].request.query == {"q": "port"}
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    """A copy of the account-balance example, its fixtures free to rewrite."""
+    integration = tmp_path / "account-balance"
+    shutil.copytree(INTEGRATIONS / "account-balance", integration)
+    return integration
 
 
 def test_an_unknown_mode_is_refused(tmp_path: Path) -> None:
@@ -306,6 +350,58 @@ def test_the_record_command_writes_a_scrubbed_fixture_file(
     assert [secret for secret in SECRETS if secret in written] == []
     assert replayed == 0
     assert app.hits == hits, "mode none replays from the file"
+
+
+def test_the_record_command_refuses_an_upstream_that_is_no_url(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    integration = str(INTEGRATIONS / "account-balance")
+
+    code = main(["record", integration, "--upstream", "notaurl"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == (
+        "error: --upstream 'notaurl' is not a base URL like https://api.example.com\n"
+    )
+
+
+def test_an_unreachable_upstream_is_one_error_line_and_rewrites_nothing(
+    example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    integration = example
+    before = load_fixture_file(integration / "fixtures.yaml").interactions
+    command = ["record", str(integration), "--mode", "all"]
+
+    code = main([*command, "--upstream", "http://127.0.0.1:1"])
+    unreachable = capsys.readouterr().err
+
+    assert code == 1
+    assert unreachable.count("\n") == 1, "both samples hit the same error"
+    assert "cannot reach http://127.0.0.1:1 (" in unreachable
+    assert len(load_fixture_file(integration / "fixtures.yaml").interactions) == len(
+        before
+    ), "nothing recorded, nothing rewritten"
+
+
+def test_record_all_prints_the_interactions_it_replaced(
+    upstream: tuple[Upstream, str],
+    example: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, base_url = upstream
+    integration = example
+    before = load_fixture_file(integration / "fixtures.yaml").interactions
+    monkeypatch.setenv("EXTERNAL_API_KEY", API_KEY)
+    command = ["record", str(integration), "--mode", "all", "--upstream", base_url]
+
+    code = main(command)
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"replaced {len(before)} existing interaction(s)" in out
+    assert before[0].label in out
 
 
 def test_mock_serve_records_when_asked(
