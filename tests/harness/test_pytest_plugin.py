@@ -178,7 +178,7 @@ async def test_balance(cognigy_run):
     )
 
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*RecordingError*reaching http://127.0.0.1:9*"])
+    result.stdout.fnmatch_lines(["*RecordingError*cannot reach http://127.0.0.1:9 (*"])
 
 
 def test_live_without_credentials_skips_with_the_missing_names(
