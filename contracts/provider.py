@@ -18,14 +18,18 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 import schemathesis
+from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import events, from_schema
 from schemathesis.schemas import BaseSchema
@@ -41,6 +45,8 @@ logger = logging.getLogger("contracts.provider")
 
 #: The base URL schemathesis uses for an app served in-process.
 IN_PROCESS_URL = "http://mock.local"
+#: Hypothesis' folder under the system's temporary directory.
+HYPOTHESIS_HOME = "cognigy-harness-hypothesis"
 #: The checks that fit a mock or a real server of these APIs.
 CHECKS = (
     "not_a_server_error",
@@ -160,6 +166,7 @@ def run_contract_checks(
     progress: Callable[[str], None] | None = None,
 ) -> ContractRun:
     """Run schemathesis against every target; skipped targets say why."""
+    _keep_hypothesis_out_of_cwd()
     chosen = options or RunOptions()
     results = []
     for target in targets:
@@ -180,6 +187,17 @@ def run_contract_checks(
         if progress is not None:
             progress(_progress_line(results[-1]))
     return ContractRun(tuple(results))
+
+
+def _keep_hypothesis_out_of_cwd() -> None:
+    """Hypothesis' cache goes to a temporary folder, not `./.hypothesis`.
+
+    With the example database off, hypothesis still caches the constants it
+    finds in the code under the working directory: a user's folder is not
+    ours to write. HYPOTHESIS_STORAGE_DIRECTORY, when set, still wins.
+    """
+    if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        set_hypothesis_home_dir(Path(tempfile.gettempdir()) / HYPOTHESIS_HOME)
 
 
 def _progress_line(result: TargetResult) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ from contracts.drift import check_all_fixtures
 from contracts.junit import write_junit
 from contracts.provider import RunOptions, run_contract_checks
 from contracts.targets import live_targets, mock_targets
+from harness.loader import find_integrations
+
+DEFAULT_INTEGRATIONS = Path("integrations")
 
 
 def register(subparsers: Any) -> None:
@@ -25,8 +29,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--integrations",
         type=Path,
-        default=Path("integrations"),
-        help="folder of integration directories (default: ./integrations)",
+        help="folder of integration directories (default: ./integrations; "
+        "given, it must hold at least one)",
     )
     parser.add_argument(
         "--live",
@@ -53,10 +57,26 @@ def run(args: argparse.Namespace) -> int:
     if args.allow_writes and not args.live:
         print("--allow-writes only applies with --live")
         return 2
-    if args.live:
-        targets = live_targets(args.integrations, allow_writes=args.allow_writes)
+    folder: Path = args.integrations or DEFAULT_INTEGRATIONS
+    found = find_integrations([folder]) if folder.exists() else []
+    if not found and args.integrations is not None:
+        print(f"error: no integration.yaml at or below {folder}", file=sys.stderr)
+        return 2
+    if found:
+        names = ", ".join(path.name for path in found)
+        print(f"integrations under {folder}: {names}")
     else:
-        targets = mock_targets(args.integrations)
+        # Not an error: the platform contracts are still worth checking.
+        print(
+            f"warning: no integration found under ./{folder}: only the platform "
+            "mocks are checked (give --integrations FOLDER)",
+            file=sys.stderr,
+        )
+    args.integrations = folder
+    if args.live:
+        targets = live_targets(folder, allow_writes=args.allow_writes)
+    else:
+        targets = mock_targets(folder)
 
     options = RunOptions(max_examples=args.max_examples, seed=args.seed)
     mocks_logger = logging.getLogger("mocks")

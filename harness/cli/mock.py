@@ -129,6 +129,9 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = HarnessSettings()
     try:
         paths = args.integrations or [DEFAULT_INTEGRATIONS]
+        for path in args.integrations:
+            if not find_integrations([path]):
+                raise ValueError(f"no integration.yaml at or below {path}")
         integrations = [load_integration(p) for p in find_integrations(paths)]
         environment = MockEnvironment(
             integrations,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -13,7 +15,7 @@ from harness.cli import main
 from harness.settings import HarnessSettings
 from mocks.cognigy import CognigyMock
 from mocks.transport import BackgroundServer
-from tests.conftest import INTEGRATIONS
+from tests.conftest import CLI, INTEGRATIONS, ROOT
 
 pytestmark = pytest.mark.contract
 
@@ -37,11 +39,39 @@ def test_contract_command_checks_mocks_and_fixtures_and_writes_junit(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "PASSED platform mock (integrations-v1)" in out
+    assert f"integrations under {INTEGRATIONS}: account-balance, " in out
     assert "DRIFT" in out
     suites = ET.parse(report).getroot()  # noqa: S314 - our own report
     names = [suite.get("name") for suite in suites]
     assert "fixture drift" in names
     assert all(suite.get("failures") == "0" for suite in suites)
+
+
+def test_contract_refuses_a_folder_without_integrations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["contract", "--integrations", str(tmp_path)])
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: no integration.yaml at or below {tmp_path}\n"
+    )
+
+
+def test_contract_elsewhere_warns_and_leaves_the_folder_alone(tmp_path: Path) -> None:
+    # A subprocess: hypothesis fixes its folder once per process.
+    environment = {k: v for k, v in os.environ.items() if "HYPOTHESIS" not in k}
+    environment["PYTHONPATH"] = str(ROOT)
+    command = [*CLI, "contract", "--max-examples", "1"]
+
+    done = subprocess.run(  # noqa: S603 - our own CLI
+        command, cwd=tmp_path, env=environment, capture_output=True, text=True
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "warning: no integration found under ./integrations" in done.stderr
+    assert "PASSED platform mock" in done.stdout
+    assert list(tmp_path.iterdir()) == [], "no .hypothesis/ in the user's folder"
 
 
 def test_live_without_configuration_skips_every_target_with_a_reason(

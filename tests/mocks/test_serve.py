@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.cli import main
 from tests.conftest import CLI, INTEGRATIONS
 
 DEMO_FORM = {
@@ -109,6 +110,19 @@ def test_a_bad_fault_plan_stops_serve(tmp_path: Path) -> None:
     )
     assert done.returncode == 2, done.stderr
     assert "rules.0.sequence.0.kind" in done.stderr
+
+
+def test_serve_refuses_a_path_without_an_integration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope"
+
+    code = main(["mock", "serve", str(INTEGRATIONS), str(missing), "--port", "0"])
+
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"error: no integration.yaml at or below {missing}\n"
+    )
 
 
 def test_serve_reports_unused_fixtures_when_it_stops(
