@@ -57,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
     if args.allow_writes and not args.live:
         print("--allow-writes only applies with --live")
         return 2
+    if args.junit is not None and not args.junit.parent.is_dir():
+        # Said before the run, not after it as a failed write.
+        print(
+            f"error: {args.junit}: the folder {args.junit.parent} does not exist",
+            file=sys.stderr,
+        )
+        return 2
     folder: Path = args.integrations or DEFAULT_INTEGRATIONS
     found = find_integrations([folder]) if folder.exists() else []
     if not found and args.integrations is not None:
