@@ -23,12 +23,15 @@ from urllib.parse import urlsplit
 import respx
 from pydantic import SecretStr
 
+from harness.errors import HarnessError
+from harness.executor import credential_headers
 from harness.loader import IntegrationDir
+from harness.models import IntegrationConfig
 from harness.netguard import LOOPBACK_NETWORKS
 from harness.settings import HarnessSettings
 from mocks.cognigy import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, CognigyMock, RateLimit
 from mocks.cognigy_v2 import DEMO_API_KEY, CognigyAiMock
-from mocks.external import ExternalMock
+from mocks.external import ExpectedCredential, ExternalMock
 from mocks.faults import FaultPlan
 from mocks.fixtures import FixtureFile, Interaction, load_fixture_file
 from mocks.record import Recorder, RecordMode
@@ -156,6 +159,27 @@ class MockEnvironment:
                 "cognigy_flow_id": self.cognigy_ai.flow_id,
             }
         )
+        self._expect_credentials()
+
+    def _expect_credentials(self) -> None:
+        """Each replaying external mock requires what its definitions send.
+
+        The value is the secret these settings hold (the environment's, else
+        the demo value). A host one definition calls without credentials
+        stays open; a recorder leaves the verdict to the real service.
+        """
+        expected: dict[str, list[ExpectedCredential | None]] = {}
+        for integration in self.integrations:
+            config = integration.definition.config
+            host = urlsplit(config.url).hostname or ""
+            expected.setdefault(host, []).append(_credential(config, self.settings))
+        for host, credentials in expected.items():
+            mock = self.externals[host]
+            if isinstance(mock, Recorder):
+                continue
+            mock.credentials = [c for c in credentials if c is not None]
+            if None in credentials:
+                mock.credentials = []
 
     @property
     def tenant_host(self) -> str:
@@ -249,6 +273,22 @@ class MockEnvironment:
                 ),
             }
         )
+
+
+def _credential(
+    config: IntegrationConfig, settings: HarnessSettings
+) -> ExpectedCredential | None:
+    """What a definition sends, as the executor builds it; None when nothing."""
+    try:
+        headers = credential_headers(config, settings)
+    except HarnessError:
+        return None  # the executor refuses to send anything either
+    if not headers:
+        return None
+    ((header, value),) = headers.items()
+    return ExpectedCredential(
+        header, SecretStr(value), config.auth_type.value, config.secret_env
+    )
 
 
 def _fixtures_of(integration: IntegrationDir) -> FixtureFile:

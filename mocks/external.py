@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qsl
 
+from pydantic import SecretStr
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -32,6 +34,40 @@ logger = logging.getLogger(__name__)
 #: The status of an unmatched request: no real server sends it, so a test
 #: that hits it fails on a status nobody would mistake for the service's.
 UNMATCHED_STATUS = 599
+
+
+@dataclass(frozen=True)
+class ExpectedCredential:
+    """The credential header an external mock requires, as a definition sends it.
+
+    `value` is the whole header value (`Bearer ...`, `Basic ...`, the key).
+    """
+
+    header: str
+    value: SecretStr = field(repr=False)
+    auth_type: str
+    secret_env: str
+
+    def accepts(self, request: Request) -> bool:
+        sent = request.headers.get(self.header)
+        expected = self.value.get_secret_value()
+        return sent is not None and hmac.compare_digest(
+            sent.encode(), expected.encode()
+        )
+
+    def refusal(self, request: Request) -> Response:
+        """401 saying what was missing or wrong, never a credential's value."""
+        which = "no" if request.headers.get(self.header) is None else "a wrong"
+        message = (
+            f"{which} credential in {self.header}: auth_type {self.auth_type} "
+            f"expects the value of {self.secret_env}"
+        )
+        headers = {SYNTHESIZED_HEADER: "unauthorized"}
+        if self.auth_type in ("bearer", "basic"):
+            headers["WWW-Authenticate"] = self.auth_type.capitalize()
+        return json_response(
+            401, {"error": "unauthorized", "message": message}, headers
+        )
 
 
 def request_info(request: Request, body: bytes) -> RequestInfo:
@@ -74,6 +110,11 @@ class ExternalMock(MockApp):
     An unmatched request gets 599 with a body naming the request, the
     closest fixture and what differs, so the test that sent it fails with a
     readable reason, not a bare "not mocked". `misses` keeps those messages.
+
+    With `credentials`, a request that carries none of them is refused with
+    401 before any fixture is looked at, as the real service would
+    (`MockEnvironment` sets them from the definitions' `auth_type`; none
+    means the service is open).
     """
 
     def __init__(
@@ -88,8 +129,11 @@ class ExternalMock(MockApp):
         self.matchers = list(matchers)
         self.used: set[int] = set()
         self.misses: list[str] = []
+        self.credentials: list[ExpectedCredential] = []
 
     async def handle(self, request: Request, body: bytes) -> Response:
+        if self.credentials and not any(c.accepts(request) for c in self.credentials):
+            return self.credentials[0].refusal(request)
         info = request_info(request, body)
         found = find_match(self.fixtures, info, self.matchers)
         if not isinstance(found, Interaction):

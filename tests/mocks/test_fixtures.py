@@ -6,9 +6,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from harness.loader import IntegrationDir
-from mocks.environment import MockEnvironment
+from harness.settings import HarnessSettings
+from mocks.environment import DEMO_EXTERNAL_SECRET, MockEnvironment
 from mocks.external import ExternalMock
 from mocks.fixtures import (
     FixtureError,
@@ -23,6 +25,17 @@ from mocks.fixtures import (
 )
 
 URL = "https://api.external-service.com/v1/data"
+DEMO = {"Authorization": f"Bearer {DEMO_EXTERNAL_SECRET}"}
+QUERY = {"query": "account_balance"}
+FORECAST = "https://api.open-meteo.com/v1/forecast"
+FORECAST_QUERY = {
+    "latitude": "40.71",
+    "longitude": "-74.01",
+    "hourly": "rain_probability,snowfall_probability,freezing_rain_probability,"
+    "ice_pellets_probability,thunderstorm_probability",
+    "timezone": "America/New_York",
+    "forecast_days": "1",
+}
 
 
 def interaction(name: str, **match: object) -> Interaction:
@@ -50,7 +63,7 @@ async def test_an_unmatched_request_names_the_closest_fixture_and_what_differs(
     with environment.in_process():
         async with httpx.AsyncClient() as client:
             response = await client.post(
-                URL, json={"user_id": "u_1", "query": "account_balanse"}
+                URL, json={"user_id": "u_1", "query": "account_balanse"}, headers=DEMO
             )
 
     assert response.status_code == 599
@@ -149,10 +162,54 @@ async def test_unused_fixtures_are_reported(account_balance: IntegrationDir) -> 
     environment = MockEnvironment([account_balance])
     with environment.in_process():
         async with httpx.AsyncClient() as client:
-            await client.post(URL, json={"query": "account_balance"})
+            await client.post(URL, json={"query": "account_balance"}, headers=DEMO)
 
     unused = environment.unused_fixtures()["api.external-service.com"]
     assert [i.name for i in unused] == ["recent-transactions", "unsupported-query"]
+
+
+# Missing and wrong credentials on purpose: the guard would stop the first.
+@pytest.mark.contract_violations
+@pytest.mark.parametrize(
+    ("headers", "which"),
+    [({}, "no"), ({"Authorization": "Bearer wrong"}, "a wrong")],
+)
+async def test_the_external_mock_refuses_a_missing_or_wrong_credential(
+    account_balance: IntegrationDir, headers: dict[str, str], which: str
+) -> None:
+    environment = MockEnvironment([account_balance])
+    with environment.in_process():
+        async with httpx.AsyncClient() as client:
+            refused = await client.post(URL, json=QUERY, headers=headers)
+            accepted = await client.post(URL, json=QUERY, headers=DEMO)
+
+    assert refused.status_code == 401
+    assert refused.json() == {
+        "error": "unauthorized",
+        "message": f"{which} credential in Authorization: auth_type bearer "
+        "expects the value of EXTERNAL_API_KEY",
+    }
+    assert "data" not in refused.json()
+    assert accepted.status_code == 200
+
+
+async def test_the_external_mock_expects_the_secret_the_settings_hold(
+    account_balance: IntegrationDir, weather_forecast: IntegrationDir
+) -> None:
+    secrets = {"EXTERNAL_API_KEY": SecretStr("k-from-env")}
+    settings = HarnessSettings(extra_secrets=secrets)
+    environment = MockEnvironment([account_balance, weather_forecast], settings)
+    with environment.in_process():
+        async with httpx.AsyncClient() as client:
+            demo = await client.post(URL, json=QUERY, headers=DEMO)
+            own = await client.post(
+                URL, json=QUERY, headers={"Authorization": "Bearer k-from-env"}
+            )
+            # auth_type none: the host is open.
+            open_host = await client.get(FORECAST, params=FORECAST_QUERY)
+
+    assert (demo.status_code, own.status_code) == (401, 200)
+    assert open_host.status_code == 200
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])

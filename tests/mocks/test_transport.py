@@ -9,10 +9,12 @@ import pytest
 
 from harness.loader import IntegrationDir
 from harness.settings import HarnessSettings
-from mocks.environment import EXTERNAL_PREFIX, MockEnvironment
+from mocks.environment import DEMO_EXTERNAL_SECRET, EXTERNAL_PREFIX, MockEnvironment
 from mocks.transport import BackgroundServer
 
 BODY = {"user_id": "u_998877", "query": "account_balance"}
+#: The credential the account-balance definition sends in mock runs.
+AUTH = {"Authorization": f"Bearer {DEMO_EXTERNAL_SECRET}"}
 HOST = "api.external-service.com"
 
 
@@ -26,12 +28,14 @@ async def test_the_same_request_gets_the_same_answer_both_ways(
 
     with environment.in_process():
         async with httpx.AsyncClient() as client:
-            in_process = await client.post(f"https://{host}/v1/data", json=BODY)
+            in_process = await client.post(
+                f"https://{host}/v1/data", json=BODY, headers=AUTH
+            )
 
     with BackgroundServer(environment.asgi_app()) as server:
         url = f"{server.base_url}{EXTERNAL_PREFIX}/{host}/v1/data"
         async with httpx.AsyncClient() as client:
-            on_port = await client.post(url, json=BODY)
+            on_port = await client.post(url, json=BODY, headers=AUTH)
 
     assert in_process.status_code == on_port.status_code == 200
     assert in_process.json() == on_port.json()
@@ -106,9 +110,9 @@ async def test_every_mock_answers_alike_in_both_transports(
         return [
             ("POST", f"{tenant}/api/v1/auth/oauth/token", {"data": form}),
             ("GET", f"{tenant}/api/v1/integrations", {}),
-            ("POST", f"{external}/v1/data", {"json": BODY}),
-            ("POST", f"{external}/v1/data", {"json": {"query": "nope"}}),
-            ("GET", f"{external}/v1/other", {"params": {"a": "1"}}),
+            ("POST", f"{external}/v1/data", {"json": BODY, "headers": AUTH}),
+            ("POST", f"{external}/v1/data", {"json": {"query": "x"}, "headers": AUTH}),
+            ("GET", f"{external}/v1/other", {"params": {"a": "1"}, "headers": AUTH}),
             ("POST", str(settings.webhook_url), {"content": b"[1]"}),
         ]
 
@@ -119,7 +123,9 @@ async def test_every_mock_answers_alike_in_both_transports(
                 response = await client.request(method, url, **options)
                 found.append((response.status_code, response.json()))
             environment.external().fault_plan = parse_fault_spec("429:retry-after=3")
-            limited = await client.post(requests(settings)[2][1], json=BODY)
+            limited = await client.post(
+                requests(settings)[2][1], json=BODY, headers=AUTH
+            )
             found.append((limited.status_code, limited.headers["retry-after"]))
             return found
 
