@@ -63,3 +63,16 @@ async def test_a_failing_step_5_does_not_hide_the_original_exception(
     monkeypatch.setattr(pipeline.audit, "arecord", broken_audit)
     with pytest.raises(KeyError):
         await pipeline.run(account_balance.definition, CONTEXT)
+
+
+async def test_without_a_webhook_url_nothing_is_delivered_or_queued(
+    mock_env: MockEnvironment, account_balance: IntegrationDir, audit_log: AuditLog
+) -> None:
+    settings = mock_env.settings.model_copy(update={"webhook_url": None})
+    async with Pipeline(settings, audit_log=audit_log) as pipeline:
+        report = await pipeline.run(account_balance.definition, CONTEXT)
+
+    assert report.status == "SUCCESS"
+    assert report.to_dict()["webhook_delivered"] is False
+    assert mock_env.webhook.events == []
+    assert not settings.outbox_path.exists(), "nothing waits for a webhook"
