@@ -242,8 +242,12 @@ def parse_fault(item: str) -> Fault:
 
 def parse_fault_spec(spec: str) -> FaultPlan:
     """`503,429:retry-after=1,timeout` as a plan with one sequence rule."""
-    faults = [parse_fault(item) for item in spec.split(",") if item.strip()]
-    return FaultPlan(rules=[FaultRule(sequence=faults)])
+    items = spec.split(",")
+    if any(not item.strip() for item in items):
+        raise FaultSpecError(
+            f"fault spec {spec!r} has an empty item; write e.g. 503,503"
+        )
+    return FaultPlan(rules=[FaultRule(sequence=[parse_fault(i) for i in items])])
 
 
 def build_fault_plan(
@@ -260,6 +264,6 @@ def build_fault_plan(
     if spec is None and path is None:
         return None
     plan = load_fault_plan(path) if path is not None else FaultPlan()
-    if spec:
+    if spec is not None:
         plan.rules.extend(parse_fault_spec(spec).rules)
     return plan

@@ -91,10 +91,28 @@ def run_demo(args: argparse.Namespace) -> int:
     return _execute(args, integration, sample.payload, mock=True)
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no {name})")
+
+
+def read_payload(path: Path) -> Any:
+    """A bot payload file: strict JSON only (no NaN or Infinity).
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: it is not JSON, or nested too deeply to parse.
+    """
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply to parse") from None
+
+
 def run_integration(args: argparse.Namespace) -> int:
     try:
         integration = load_integration(args.integration)
-        payload = json.loads(args.payload.read_text(encoding="utf-8"))
+        payload = read_payload(args.payload)
     except DefinitionError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2

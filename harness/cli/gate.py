@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.cli.paths import ensure_writable
 from harness.errors import DefinitionError
 from harness.gate import (
     CheckResult,
@@ -63,6 +64,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for path in (args.junit, args.audit_log):
+        if path is not None:
+            ensure_writable(path)
     options = GateOptions(
         skip_load=args.skip_load,
         audit_log_path=args.audit_log,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from harness.cli.paths import ensure_writable
 from harness.errors import DefinitionError
 
 _N = TypeVar("_N", int, float)
@@ -125,6 +126,11 @@ def run_load_command(args: argparse.Namespace) -> int:
         run_load,
     )
 
+    # A report or audit path that cannot be written fails now, not after
+    # the run (and never leaves locust waiting on an audit log it can't open).
+    for path, prefix in ((args.audit_log, False), (args.html, False), (args.csv, True)):
+        if path is not None:
+            ensure_writable(Path(path), prefix=prefix)
     try:
         duration = parse_duration(args.duration)
     except ValueError as exc:

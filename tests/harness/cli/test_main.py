@@ -236,3 +236,70 @@ def test_no_credential_reaches_the_debug_log(
     for text in (caplog.text, captured.out, captured.err):
         assert SENTINEL_KEY not in text
         assert SENTINEL_TOKEN not in text
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('{"a": NaN}', "NaN is not JSON"),
+        ('{"a": -Infinity}', "-Infinity is not JSON"),
+        ("[" * 5000 + "]" * 5000, "nested too deeply"),
+    ],
+)
+def test_a_payload_that_is_not_strict_json_is_refused_before_running(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str, reason: str
+) -> None:
+    payload = tmp_path / "payload.json"
+    payload.write_text(content)
+    audit = tmp_path / "audit.jsonl"
+
+    code = main(
+        ["run", str(BALANCE), "--payload", str(payload), "--mock"]
+        + ["--audit-log", str(audit)]
+    )
+
+    assert code == 2
+    assert reason in one_error_line(capsys)
+    assert not audit.exists(), "bad input is refused, not executed"
+
+
+@pytest.mark.parametrize("spec", ["", "503,", ",503", "503,,200"])
+def test_a_fault_spec_with_an_empty_item_is_refused(
+    capsys: pytest.CaptureFixture[str], spec: str
+) -> None:
+    code = main(
+        ["run", str(BALANCE), "--payload", str(PAYLOAD), "--mock", "--fault", spec]
+    )
+    assert code == 2
+    assert "empty item" in one_error_line(capsys)
+
+
+def test_gate_refuses_an_unwritable_junit_path_before_running(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+
+    code = main(
+        ["gate", str(BALANCE), "--skip-load", "--junit", str(blocker / "out.xml")]
+    )
+
+    out = capsys.readouterr()
+    assert code == 2
+    assert "gate PASSED" not in out.out, "nothing ran before the refusal"
+    assert out.err.strip().startswith("error: ")
+
+
+@pytest.mark.parametrize("option", ["--audit-log", "--html", "--csv"])
+def test_load_refuses_an_unwritable_output_before_starting_locust(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, option: str
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+
+    code = main(
+        ["load", str(BALANCE), "--duration", "1s", option, str(blocker / "x")]
+    )
+
+    assert code == 2
+    assert one_error_line(capsys).startswith("error: ")
