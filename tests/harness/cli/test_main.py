@@ -253,10 +253,8 @@ def test_a_payload_that_is_not_strict_json_is_refused_before_running(
     payload.write_text(content)
     audit = tmp_path / "audit.jsonl"
 
-    code = main(
-        ["run", str(BALANCE), "--payload", str(payload), "--mock"]
-        + ["--audit-log", str(audit)]
-    )
+    args = ["run", str(BALANCE), "--payload", str(payload), "--mock"]
+    code = main([*args, "--audit-log", str(audit)])
 
     assert code == 2
     assert reason in one_error_line(capsys)
@@ -297,9 +295,7 @@ def test_load_refuses_an_unwritable_output_before_starting_locust(
     blocker = tmp_path / "a-file"
     blocker.write_text("")
 
-    code = main(
-        ["load", str(BALANCE), "--duration", "1s", option, str(blocker / "x")]
-    )
+    code = main(["load", str(BALANCE), "--duration", "1s", option, str(blocker / "x")])
 
     assert code == 2
     assert one_error_line(capsys).startswith("error: ")
