@@ -73,7 +73,7 @@ class HarnessSettings(BaseSettings):
     # mocks' demo values); consulted after settings fields and the environment.
     extra_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     # Refresh a cached token this many seconds before it expires.
-    token_leeway_seconds: float = 30.0
+    token_leeway_seconds: float = Field(default=30.0, ge=0)
     # How the client authenticates at the token endpoint (RFC 6749 2.3.1):
     # credentials in the form body, or HTTP Basic.
     cognigy_token_auth_method: TokenAuthMethod = "client_secret_post"  # noqa: S105 - a name

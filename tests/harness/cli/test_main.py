@@ -37,6 +37,7 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     ("name", "value"),
     [
         ("AUDIT_DURABILITY", "bogus"),
+        ("TOKEN_LEEWAY_SECONDS", "-5"),
         ("HOST_OVERRIDES", "bad"),
         ("MAX_CONNECTIONS", "abc"),
         ("MAX_CONNECTIONS", "0"),
