@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.cli.options import positive_int
 from harness.cli.paths import ensure_writable
 from harness.errors import DefinitionError
 from harness.gate import (
@@ -42,14 +43,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--load-duration",
-        type=_positive,
+        type=positive_int,
         default=GateOptions.load_duration_s,
         metavar="SECONDS",
         help="how long the locust run of each integration lasts (default: %(default)s)",
     )
     parser.add_argument(
         "--load-users",
-        type=_positive,
+        type=positive_int,
         default=GateOptions.load_users,
         metavar="N",
         help="locust users in that run (default: %(default)s)",
@@ -88,16 +89,6 @@ def run(args: argparse.Namespace) -> int:
         args.junit.write_text(junit_xml(report), encoding="utf-8")
         print(f"JUnit XML: {args.junit}")
     return 0 if report.passed else 1
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return value
 
 
 def _progress(result: CheckResult) -> None:

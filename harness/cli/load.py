@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from harness.cli.options import positive_float, positive_int, ratio
 from harness.cli.paths import ensure_writable
 from harness.errors import DefinitionError
-
-_N = TypeVar("_N", int, float)
 
 PROFILES_HELP = """\
 profiles (upstream behaviour of the mocks; retry waits shortened to 50-200 ms):
@@ -39,28 +37,28 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("integration", type=Path, metavar="INTEGRATION")
     parser.add_argument("--profile", default="steady", help="load profile (below)")
-    parser.add_argument("--users", type=_positive_int, default=10, metavar="N")
+    parser.add_argument("--users", type=positive_int, default=10, metavar="N")
     parser.add_argument(
         "--spawn-rate",
-        type=_positive_float,
+        type=positive_float,
         metavar="R",
         help="users started per second (default: all within a second)",
     )
     parser.add_argument(
         "--duration", default="30s", help="run time, e.g. 30s, 2m, 1m30s"
     )
-    parser.add_argument("--p95-ms", type=_positive_float, metavar="X")
-    parser.add_argument("--p99-ms", type=_positive_float, metavar="Y")
-    parser.add_argument("--max-error-rate", type=_ratio, metavar="Z")
+    parser.add_argument("--p95-ms", type=positive_float, metavar="X")
+    parser.add_argument("--p99-ms", type=positive_float, metavar="Y")
+    parser.add_argument("--max-error-rate", type=ratio, metavar="Z")
     parser.add_argument(
         "--turn-budget-ms",
-        type=_positive_float,
+        type=positive_float,
         metavar="MS",
         help="no execution (all attempts and waits) may take longer",
     )
     parser.add_argument(
         "--processes",
-        type=_positive_int,
+        type=positive_int,
         metavar="N",
         help="locust worker processes on this machine (default: one process)",
     )
@@ -84,36 +82,6 @@ def register(subparsers: Any) -> None:
         "--json", action="store_true", help="print the result as one JSON document"
     )
     parser.set_defaults(handler=run_load_command)
-
-
-def _positive_int(text: str) -> int:
-    # argparse names the function in its message when a type raises ValueError
-    # ("invalid _positive_int value"): every failure here is a user-facing one.
-    value = _number(int, text, "a whole number")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = _number(float, text, "a number")
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
-    return value
-
-
-def _ratio(text: str) -> float:
-    value = _number(float, text, "a number")
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 1")
-    return value
-
-
-def _number(kind: Callable[[str], _N], text: str, what: str) -> _N:
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
 
 def run_load_command(args: argparse.Namespace) -> int:

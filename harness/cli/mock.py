@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from harness.cli.load import _positive_int
+from harness.cli.options import positive_int
 from harness.cli.record import add_record_mode
 from harness.errors import DefinitionError
 from harness.loader import find_integrations, load_integration
@@ -63,7 +63,7 @@ def register(subparsers: Any) -> None:
     )
     serve.add_argument(
         "--token-expires-in",
-        type=_positive_int,
+        type=positive_int,
         default=3600,
         metavar="SECONDS",
         help="lifetime of the platform's tokens (default 3600)",
